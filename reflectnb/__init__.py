@@ -1,0 +1,61 @@
+"""reflectnb: study and teach LLM self-reflection inside Jupyter.
+
+In a notebook::
+
+    %load_ext reflectnb
+    %reflectnb                      # version, model, where traces and the cache live
+
+    %%reflect --rounds 3
+    Write a limerick about a cat who learns calculus.
+
+The same from Python::
+
+    import reflectnb
+    result = reflectnb.reflect("Write a limerick ...", rounds=3)
+
+Importing this package is cheap: torch, transformers, DuckDB and anywidget are
+imported only when first needed (``__getattr__`` below), so ``%load_ext
+reflectnb`` stays fast and saved traces can be read on a machine without torch.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+__version__ = "0.1.0"
+
+_LAZY = {
+    "load_model": ("reflectnb.backends", "load_model"),
+    "known_models": ("reflectnb.backends", "known_models"),
+    "GenerationParams": ("reflectnb.backends.base", "GenerationParams"),
+    "Message": ("reflectnb.trace", "Message"),
+    "generate": ("reflectnb.api", "generate"),
+    "reflect": ("reflectnb.api", "reflect"),
+    "critique": ("reflectnb.api", "critique"),
+    "debate": ("reflectnb.api", "debate"),
+    "traces": ("reflectnb.store", None),
+}
+
+__all__ = ["__version__", "load_ipython_extension", *_LAZY]
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _LAZY:
+        raise AttributeError(f"module 'reflectnb' has no attribute {name!r}")
+    module_name, attr = _LAZY[name]
+    module = importlib.import_module(module_name)
+    value = module if attr is None else getattr(module, attr)
+    globals()[name] = value
+    return value
+
+
+def load_ipython_extension(ipython) -> None:
+    """``%load_ext reflectnb``: register the magics (imports nothing heavy)."""
+    from reflectnb.magics import ReflectMagics
+
+    ipython.register_magics(ReflectMagics)
+
+
+def unload_ipython_extension(ipython) -> None:
+    """``%unload_ext reflectnb``: nothing to tear down; magics stay until restart."""
