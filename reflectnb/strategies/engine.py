@@ -1,0 +1,133 @@
+"""What every loop shares: asking a backend, reporting steps, surviving Ctrl-C.
+
+An :class:`Engine` belongs to one run. :meth:`Engine.generate` sends a batch of
+prompts to a backend (telling ``on_turn`` first which agents the rows are, and
+forwarding tokens live to ``on_token`` and the recorder); :meth:`Engine.record`
+appends a :class:`~reflectnb.trace.Step` to the result and reports it through
+the recorder. ``Step.parent`` is the index of another step in
+``result.steps``, which is also the order of ``recorder.on_step`` calls.
+
+On interruption (``GenerationInterrupted`` or ``KeyboardInterrupt``) the partial
+generations are recorded as steps with ``attributes={"interrupted": True}``;
+:func:`run_loop` then marks the result ``stop_reason="interrupted"``, attaches
+it to the exception as ``.partial_result`` and re-raises, so the caller (the
+trace store) marks the run interrupted and the user keeps what was produced.
+
+Non-goals: prompt wording, persistence (the recorder decides what to keep).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, Sequence
+
+from reflectnb.backends.base import Backend, GenerationInterrupted, GenerationParams, Prompt
+from reflectnb.errors import OptionError
+from reflectnb.trace import Generation, NullRecorder, Recorder, Score, Step, TokenEvent
+
+
+@dataclass
+class Call:
+    """What one row of a generate call is for (becomes a Step once answered)."""
+
+    kind: str
+    round: int = 0
+    agent: str | None = None
+    parent: int | None = None
+    attributes: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Turn:
+    """Told to ``on_turn`` before each generate call: what the batch rows are."""
+
+    kind: str
+    round: int
+    agents: tuple[str | None, ...]
+    model: str
+
+
+class Engine:
+    """Generation, step reporting and interruption bookkeeping for one run."""
+
+    def __init__(self, result: Any, recorder: Recorder | None, params: GenerationParams | None,
+                 on_token: Callable[[TokenEvent], None] | None = None,
+                 on_turn: Callable[[Turn], None] | None = None):
+        if params is not None and not isinstance(params, GenerationParams):
+            raise OptionError(f"`params` must be a GenerationParams, got {type(params).__name__}")
+        self.result = result
+        self.recorder = recorder if recorder is not None else NullRecorder()
+        self.params = params or GenerationParams()
+        self.on_token = on_token
+        self.on_turn = on_turn
+        result.params = self.params.to_dict()
+
+    def generate(self, backend: Backend, prompts: Sequence[Prompt], calls: Sequence[Call]) -> list[Generation]:
+        """One ``backend.generate`` call; partial rows are recorded if interrupted."""
+        backend.check_params(self.params)
+        if self.on_turn is not None:
+            self.on_turn(Turn(calls[0].kind, calls[0].round, tuple(c.agent for c in calls), backend.name))
+        try:
+            return backend.generate(list(prompts), self.params, on_token=self._forward)
+        except GenerationInterrupted as exc:
+            for call, gen in zip(calls, exc.partial):
+                if gen is not None and (gen.text or gen.tokens):
+                    self.record(call, gen, interrupted=True)
+            raise
+
+    def ask(self, backend: Backend, prompt: Prompt, call: Call) -> Generation:
+        """Generate one prompt (no recording)."""
+        return self.generate(backend, [prompt], [call])[0]
+
+    def record(self, call: Call, gen: Generation | None, text: str | None = None, **attributes: Any) -> int:
+        """Append a step for ``call`` answered by ``gen``; return its index."""
+        step = Step(kind=call.kind, text=gen.text if text is None and gen is not None else (text or ""),
+                    round=call.round, agent=call.agent, parent=call.parent, generation=gen,
+                    attributes={**call.attributes, **attributes})
+        self.result.steps.append(step)
+        self.recorder.on_step(step)
+        return len(self.result.steps) - 1
+
+    def score(self, name: str, value: float | None, target_step: int, label: str | None = None,
+              explanation: str | None = None) -> None:
+        """Report a verdict or score about a step."""
+        self.recorder.on_score(Score(name=name, value=value, label=label, explanation=explanation,
+                                     target_step=target_step))
+
+    def _forward(self, event: TokenEvent) -> None:
+        self.recorder.on_token(event)
+        if self.on_token is not None:
+            self.on_token(event)
+
+
+def run_loop(result: Any, body: Callable[[], None]) -> Any:
+    """Run ``body``; on Ctrl-C mark ``result`` interrupted, attach it, re-raise."""
+    try:
+        body()
+    except KeyboardInterrupt as exc:
+        result.stop_reason = "interrupted"
+        exc.partial_result = result  # type: ignore[attr-defined]
+        raise
+    return result
+
+
+def positive_int(name: str, value: Any) -> int:
+    """``value`` if it is a positive int, else an OptionError naming it."""
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise OptionError(f"`{name}` must be a positive integer, got {value!r}")
+    return value
+
+
+def choice(name: str, value: Any, allowed: Sequence[str]) -> str:
+    """``value`` if it is one of ``allowed``, else an OptionError listing them."""
+    if value not in allowed:
+        raise OptionError(f"`{name}` must be one of {list(allowed)}, got {value!r}")
+    return value
+
+
+def check_backend(name: str, value: Any) -> Backend:
+    """``value`` if it is a Backend, else an OptionError saying how to get one."""
+    if not isinstance(value, Backend):
+        raise OptionError(f"`{name}` must be a Backend (e.g. reflectnb.load_model('smollm2-135m')), "
+                          f"got {type(value).__name__}")
+    return value
