@@ -184,8 +184,9 @@ class ReflectionVocab:
         rows = [{"word": f.word, "variant": f.variant, "text": f.text, "token_ids": list(f.ids),
                  "tokens": list(f.tokens), "single_token": f.single_token,
                  "biased_id": f.ids[0] if f in self.biased else None} for f in self.forms]
-        return pd.DataFrame(rows, columns=["word", "variant", "text", "token_ids", "tokens",
-                                           "single_token", "biased_id"])
+        frame = pd.DataFrame(rows, columns=["word", "variant", "text", "token_ids", "tokens",
+                                            "single_token", "biased_id"])
+        return frame.astype({"biased_id": "Int64"})
 
 
 def _forms(tokenizer: Any, words: tuple[str, ...], variants: str) -> list[Form]:
