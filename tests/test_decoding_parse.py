@@ -73,3 +73,13 @@ def test_parse_errors_show_the_grammar_and_examples():
 def test_non_strings_are_rejected():
     with pytest.raises(OptionError, match="expected a string, got int"):
         parse_schedule(5)  # type: ignore[arg-type]
+
+
+def test_parsing_a_schedule_string_does_not_import_torch():
+    import subprocess
+    import sys
+
+    code = ("import sys; from reflectnb.decoding import parse_schedule, ReflectionVocab; "
+            "parse_schedule('cyclic(period=600)').value([150]); print('torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
