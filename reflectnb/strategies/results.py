@@ -130,3 +130,31 @@ def _run(run_id: str | None) -> str:
 
 def _one_line(text: str, width: int = 200) -> str:
     return textwrap.shorten(" ".join(str(text).split()), width=width, placeholder=" …") or "''"
+
+
+@dataclass
+class DebateResult(LoopResult):
+    """A debate's outcome (``method`` is ``"mad"`` or ``"du"``).
+
+    ``transcript()`` lists the turns; ``agent_answers`` holds each agent's final
+    parsed answer and ``votes`` the tally (Du); ``verdicts`` the moderator's
+    verdicts round by round and ``judge`` the final judge's (MAD).
+    """
+
+    method: str = ""
+    agents: list[str] = field(default_factory=list)
+    agent_answers: dict[str, str | None] = field(default_factory=dict)
+    votes: dict[str, int] = field(default_factory=dict)
+    verdicts: list[dict[str, Any]] = field(default_factory=list)
+    judge: dict[str, Any] | None = None
+    aggregator: str = ""
+
+    def transcript(self) -> list[tuple[int, str | None, str, str]]:
+        """``(round, agent, kind, text)`` for every step, in order."""
+        return [(s.round, s.agent, s.kind, s.text) for s in self.steps]
+
+    def summary(self) -> list[tuple[str, str]]:
+        extra = [("method", self.method), ("agents", ", ".join(self.agents))]
+        if self.votes:
+            extra.append(("votes", ", ".join(f"{k!r}: {v}" for k, v in self.votes.items())))
+        return super().summary() + extra
