@@ -46,6 +46,9 @@ def load_pretrained(path: str, device: str | None = None, dtype: Any = None):
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     device, dtype = pick_device_dtype(device, dtype)
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()  # no per-load "Loading weights" bar in notebooks
     local_only = Path(path).exists() or _offline()
     try:
         tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=local_only)
@@ -58,6 +61,14 @@ def load_pretrained(path: str, device: str | None = None, dtype: Any = None):
             f"({first_line})"
         ) from None
     return tokenizer, model.to(device).eval()
+
+
+def default_reflection_ids(tokenizer) -> frozenset[int]:
+    """Ids flagged ``is_reflection`` in token traces: the default reflection words,
+    every case and leading-space variant (so a mid-sentence " but" counts too)."""
+    from reflectnb.decoding.vocab import ReflectionVocab
+
+    return ReflectionVocab(tokenizer, variants="all_case_space").ids
 
 
 def _offline() -> bool:
@@ -101,7 +112,7 @@ class LocalBackend(Backend):
     @classmethod
     def from_pretrained(cls, path: str, name: str | None = None, device=None, dtype=None) -> "LocalBackend":
         tokenizer, model = load_pretrained(path, device, dtype)
-        return cls(model, tokenizer, name=name or f"hf:{path}")
+        return cls(model, tokenizer, name=name or f"hf:{path}", reflection_ids=default_reflection_ids(tokenizer))
 
     @property
     def device(self) -> torch.device:

@@ -1,0 +1,169 @@
+"""The public Python API: one call runs a loop with tracing and an optional live view.
+
+``reflectnb.reflect(...)``, ``critique``, ``debate`` and ``generate`` each:
+
+1. resolve model names to backends (:func:`reflectnb.backends.load_model`),
+2. turn a ``schedule`` string into a logits processor for that model,
+3. open a run in the trace store (unless ``trace=False``) and, if ``live``,
+   show a live view; both receive the loop's reports through one
+   :class:`~reflectnb.trace.FanOut` recorder,
+4. call the strategy and return its result with ``result.run_id`` set.
+
+Ctrl-C (or the live view's stop button) ends the run as ``interrupted`` in the
+store, with everything produced so far; the ``KeyboardInterrupt`` is re-raised
+with the partial result attached as ``.partial_result``.
+
+This module composes the lower layers; it contains no loop logic of its own.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any, Callable, Iterator, Sequence
+
+from reflectnb.backends import Backend, load_model
+from reflectnb.backends.base import GenerationParams, Prompt
+from reflectnb.trace import FanOut, ListRecorder, Recorder
+
+Model = str | Backend | None
+
+
+def params_for(backend: Backend, *, temperature: float | None = 0.0, max_tokens: int | None = 256,
+               seed: int | None = None, schedule: Any = None, variants: str = "exact",
+               **extra: Any) -> GenerationParams:
+    """Generation settings for ``backend``, with ``schedule`` turned into a processor.
+
+    ``variants`` picks which spellings of the reflection words the schedule
+    biases (``"exact"``, ``"exact+space"``, ``"all_case_space"``; see docs/decoding.md).
+    """
+    processors = tuple(_processors(backend, schedule, variants))
+    return GenerationParams(max_new_tokens=max_tokens or 256, temperature=temperature or 0.0,
+                            seed=seed, logits_processors=processors, **extra)
+
+
+def _processors(backend: Backend, schedule: Any, variants: str = "exact") -> list[Any]:
+    if schedule is None or (isinstance(schedule, str) and schedule.strip().lower() in ("", "none")):
+        return []
+    from reflectnb.decoding import build_processor
+
+    tokenizer = getattr(backend, "tokenizer", None)
+    if tokenizer is None:
+        from reflectnb.errors import CapabilityError
+
+        raise CapabilityError(f"a reflection-token schedule needs a local model with a tokenizer; "
+                              f"{backend.name!r} has none (schedules cannot run over HTTP)")
+    processor = build_processor(schedule, tokenizer, variants=variants)
+    return [processor] if processor is not None else []
+
+
+@contextlib.contextmanager
+def traced_run(kind: str, model_name: str, settings: dict[str, Any], *, trace: bool = True,
+               live: Any = None) -> Iterator[tuple[Recorder, Any]]:
+    """Open a trace-store run and a live view; yield ``(recorder, run)``.
+
+    ``run`` is the store's run recorder (``None`` with ``trace=False``): call
+    ``run.set_result(...)`` when done. The live view, if any, is displayed first.
+    """
+    view = _live_view(kind, live)
+    if not trace:
+        yield FanOut(ListRecorder(), view) if view is not None else ListRecorder(), None
+        _finish_view(view, "completed")
+        return
+    from reflectnb.store import open_store
+
+    status = "failed"
+    try:
+        with open_store().run(kind, model_name, settings) as run:
+            yield (FanOut(run, view) if view is not None else run), run
+            status = "completed"
+    except KeyboardInterrupt:
+        status = "interrupted"
+        raise
+    finally:
+        _finish_view(view, status)
+
+
+def _live_view(kind: str, live: Any) -> Any:
+    if live is None or live is False:
+        return None
+    if live is True:
+        from reflectnb.widgets import LiveView
+
+        view = LiveView(kind=kind)
+        from IPython.display import display
+
+        display(view)
+        return view
+    return live  # a view the caller made
+
+
+def _finish_view(view: Any, status: str) -> None:
+    if view is not None and hasattr(view, "finish"):
+        view.finish(status)
+
+
+def _run_strategy(kind: str, model_name: str, settings: dict[str, Any], call: Callable[[Recorder], Any],
+                  *, trace: bool, live: Any) -> Any:
+    run = None
+    try:
+        with traced_run(kind, model_name, settings, trace=trace, live=live) as (recorder, run):
+            result = call(recorder)
+            if run is not None:
+                run.set_result(getattr(result, "final_answer", None), getattr(result, "stop_reason", None))
+                result.run_id = run.run_id
+            return result
+    except KeyboardInterrupt as interrupt:
+        partial = getattr(interrupt, "partial_result", None)
+        if partial is not None and run is not None:
+            partial.run_id = run.run_id
+        raise
+
+
+def generate(prompt: Prompt | Sequence[Prompt], *, model: Model = None, temperature: float = 0.0,
+             max_tokens: int = 256, seed: int | None = None, schedule: Any = None, trace: bool = True,
+             live: Any = False, top_logprobs: int = 0):
+    """Generate from one prompt (or a batch) with tracing; returns Generation(s).
+
+    Examples
+    --------
+    >>> gen = reflectnb.generate("The capital of France is", max_tokens=8)  # doctest: +SKIP
+    >>> gen.text, gen.tokens[0].entropy                                   # doctest: +SKIP
+    """
+    from reflectnb.trace import Step
+
+    backend = load_model(model)
+    batch = isinstance(prompt, (list, tuple)) and not _is_message_list(prompt)
+    prompts = list(prompt) if batch else [prompt]
+    params = params_for(backend, temperature=temperature, max_tokens=max_tokens, seed=seed,
+                        schedule=schedule, top_logprobs=top_logprobs)
+
+    def call(recorder: Recorder):
+        gens = backend.generate(prompts, params, on_token=recorder.on_token)
+        for gen in gens:
+            recorder.on_step(Step(kind="generation", text=gen.text, generation=gen))
+        return _Generations(gens)
+
+    result = _run_strategy("generate", backend.name, params.to_dict(), call, trace=trace, live=live)
+    return result.items if batch else result.items[0]
+
+
+def _is_message_list(prompt: Sequence[Any]) -> bool:
+    from reflectnb.trace import Message
+
+    return bool(prompt) and all(isinstance(m, (Message, dict)) for m in prompt)
+
+
+class _Generations:
+    """Carries generations through :func:`_run_strategy` (which sets ``run_id``)."""
+
+    def __init__(self, items):
+        self.items = items
+        self.final_answer = items[0].text if len(items) == 1 else None
+        self.stop_reason = items[0].finish_reason if len(items) == 1 else None
+        self.run_id = None
+
+    def __setattr__(self, name, value):
+        object.__setattr__(self, name, value)
+        if name == "run_id":
+            for item in getattr(self, "items", []):
+                item.params["run_id"] = value
