@@ -164,7 +164,7 @@ class ScriptedBackend(Backend):
         used = self._per_key.get(key, 0)
         if used >= len(value):
             raise BackendError(f"ScriptedBackend {self.name!r} ran out of responses for key {key!r}: "
-                               f"{len(value)} were given and prompt {_head(prompt)} needs another")
+                               f"{len(value)} were given and another is needed ({_head(prompt)})")
         self._per_key[key] = used + 1
         return value[used]
 

@@ -9,7 +9,9 @@ the topic, the negative disagrees with it, the moderator returns JSON
 argument. *Adaptive break*: the debate ends as soon as the moderator has a
 preference or a non-empty ``debate_answer`` (``stop_reason="moderator_decided"``).
 After ``max_rounds`` without a decision a fresh judge lists the candidates and
-then picks one as JSON (``stop_reason="judge"``). The repo shows the judge the
+then picks one as JSON (``stop_reason="judge"``). The repo gives the judge the
+moderator's system prompt; here it has its own (``judge_system``, same idea,
+naming the role so scripts and traces can tell them apart). The repo shows the judge the
 debaters' *first-round* arguments; ``judge_sees="first"`` reproduces that, the
 default ``"last"`` shows the latest ones.
 
@@ -42,6 +44,9 @@ TEMPLATES: dict[str, TemplateSpec] = {
     "moderator_system": TemplateSpec(
         "You are a moderator. Two debaters will argue about this topic:\n{topic}\nAt the end of each round "
         "you evaluate both sides' answers and decide which is correct.", required=("topic",)),
+    "judge_system": TemplateSpec(
+        "You are a judge. Two debaters argued about this topic:\n{topic}\nYou read both sides and decide "
+        "the final answer.", required=("topic",)),
     "affirmative_opening": TemplateSpec("{topic}", required=("topic",)),
     "negative_opening": TemplateSpec(
         "{affirmative}\n\nYou disagree with my answer. Give your own answer and your reasons.",
@@ -187,7 +192,7 @@ class _Loop:
     def _judge(self) -> None:
         pick = 0 if self.judge_sees == "first" else -1
         aff, neg = self.said["affirmative"][pick][0], self.said["negative"][pick][0]
-        memory = [Message("system", render(self.t["moderator_system"], topic=self.topic)),
+        memory = [Message("system", render(self.t["judge_system"], topic=self.topic)),
                   Message("user", render(self.t["judge_candidates"], affirmative=aff, negative=neg, topic=self.topic))]
         k = self.max_rounds
         first = Call("judge", k, agent="judge", parent=self._last_index("negative"), attributes={"turn": "candidates"})

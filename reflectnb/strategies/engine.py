@@ -67,8 +67,9 @@ class Engine:
         backend.check_params(self.params)
         if self.on_turn is not None:
             self.on_turn(Turn(calls[0].kind, calls[0].round, tuple(c.agent for c in calls), backend.name))
+        prompts = [p if isinstance(p, str) else list(p) for p in prompts]  # callers keep growing memories
         try:
-            return backend.generate(list(prompts), self.params, on_token=self._forward)
+            return backend.generate(prompts, self.params, on_token=self._forward)
         except GenerationInterrupted as exc:
             for call, gen in zip(calls, exc.partial):
                 if gen is not None and (gen.text or gen.tokens):
