@@ -18,6 +18,7 @@ from typing import Sequence
 
 _BOXED = re.compile(r"\\boxed\{((?:[^{}]|\{[^{}]*\})*)\}")
 _STATED = re.compile(r"(?:final answer\s*(?:is)?|the answer is|\banswer\s*[:=])\s*[:=]?\s*(.+)", re.I)
+_TRIM = re.compile(r"^[\s`*\"']+|[\s`*\"'.,;:!]+$")  # markdown and punctuation around a stated answer
 _NUMBER = re.compile(r"-?\d[\d,]*(?:\.\d+)?")
 
 
@@ -28,6 +29,8 @@ def extract_answer(text: str) -> str | None:
     --------
     >>> extract_answer("So 3+4 = 7.\\nThe answer is \\\\boxed{7}.")
     '7'
+    >>> extract_answer("The answer is **7**.```")
+    '7'
     >>> extract_answer("I think it's 12, maybe 13")
     '13'
     """
@@ -35,7 +38,7 @@ def extract_answer(text: str) -> str | None:
         return boxed[-1].strip()
     stated = [m.group(1) for line in text.splitlines() if (m := _STATED.search(line))]
     if stated:
-        return stated[-1].strip().rstrip(".").strip()
+        return _TRIM.sub("", stated[-1])
     if (numbers := _NUMBER.findall(text)):
         return numbers[-1]
     lines = [line.strip() for line in text.splitlines() if line.strip()]
