@@ -109,7 +109,8 @@ def _run_strategy(kind: str, model_name: str, settings: dict[str, Any], call: Ca
         with traced_run(kind, model_name, settings, trace=trace, live=live) as (recorder, run):
             result = call(recorder)
             if run is not None:
-                run.set_result(getattr(result, "final_answer", None), getattr(result, "stop_reason", None))
+                answer = getattr(result, "answer", getattr(result, "final_answer", None))
+                run.set_result(answer, getattr(result, "stop_reason", None))
                 result.run_id = run.run_id
             return result
     except KeyboardInterrupt as interrupt:
@@ -167,3 +168,111 @@ class _Generations:
         if name == "run_id":
             for item in getattr(self, "items", []):
                 item.params["run_id"] = value
+
+
+def _settings(params: GenerationParams, **options: Any) -> dict[str, Any]:
+    """What the trace store records as the run's parameters (no backends, no callables)."""
+    out = {k: v for k, v in options.items() if v is None or isinstance(v, (str, int, float, bool, list, dict))}
+    out["generation"] = params.to_dict()
+    return out
+
+
+def _view_hooks(recorder: Recorder) -> dict[str, Any]:
+    """Forward turn announcements (which agent is which batch row) to a live view."""
+    views = [r for r in getattr(recorder, "recorders", [recorder]) if hasattr(r, "on_turn")]
+    return {"on_turn": views[0].on_turn} if views else {}
+
+
+def reflect(task: str, *, model: Model = None, rounds: int = 3, history: str = "full", tone: Any = None,
+            stop_fn: Callable[[str], Any] | None = None, score_threshold: float | None = None,
+            templates: dict[str, str] | None = None, temperature: float = 0.0, max_tokens: int = 256,
+            seed: int | None = None, schedule: Any = None, trace: bool = True, live: Any = False):
+    """Self-Refine: draft, self-feedback, refine, for up to ``rounds`` rounds.
+
+    Parameters
+    ----------
+    task : str
+        What to write or solve.
+    model : str or Backend, optional
+        Model name (default: ``smollm2-135m``) or a backend object.
+    rounds : int
+        Feedback-then-refine rounds after the draft (stops earlier on the
+        feedback's stop marker, ``stop_fn`` or ``score_threshold``).
+    schedule : str, optional
+        A reflection-token schedule, e.g. ``"cyclic(amplitude=5, period=600)"``.
+    trace, live : bool
+        Record the run in the trace store; show a live view while it runs.
+
+    Examples
+    --------
+    >>> result = reflectnb.reflect("Write a haiku about rain.", rounds=2)   # doctest: +SKIP
+    >>> result.answer, result.stop_reason, result.run_id                    # doctest: +SKIP
+    """
+    from reflectnb import strategies
+
+    backend = load_model(model)
+    params = params_for(backend, temperature=temperature, max_tokens=max_tokens, seed=seed, schedule=schedule)
+    settings = _settings(params, task=task, rounds=rounds, history=history, tone=tone,
+                         score_threshold=score_threshold, schedule=str(schedule) if schedule else None)
+    return _run_strategy("reflect", backend.name, settings, lambda rec: strategies.reflect(
+        backend, task, rounds=rounds, history=history, stop_fn=stop_fn, score_threshold=score_threshold,
+        templates=templates, tone=tone, params=params, recorder=rec, **_view_hooks(rec)),
+        trace=trace, live=live)
+
+
+def critique(task: str, *, model: Model = None, critic: Model = None, rounds: int = 1,
+             refine_policy: str = "always", templates: dict[str, str] | None = None,
+             temperature: float = 0.0, max_tokens: int = 256, seed: int | None = None,
+             schedule: Any = None, trace: bool = True, live: Any = False):
+    """Actor answers step by step, a critic judges each step, the actor revises.
+
+    Examples
+    --------
+    >>> result = reflectnb.critique("What is 12 * 13?", rounds=1)   # doctest: +SKIP
+    >>> result.first_wrong_step, result.answer                       # doctest: +SKIP
+    """
+    from reflectnb import strategies
+
+    actor = load_model(model)
+    judge = load_model(critic) if critic else actor
+    params = params_for(actor, temperature=temperature, max_tokens=max_tokens, seed=seed, schedule=schedule)
+    settings = _settings(params, task=task, critic=judge.name, rounds=rounds, refine_policy=refine_policy)
+    return _run_strategy("critique", actor.name, settings, lambda rec: strategies.critique(
+        actor, task, critic=judge, rounds=rounds, refine_policy=refine_policy, templates=templates,
+        params=params, recorder=rec, **_view_hooks(rec)), trace=trace, live=live)
+
+
+def debate(question: str, *, model: Model = None, models: Sequence[Model] | str | None = None,
+           method: str = "du", rounds: int | None = None, agents: int | None = None,
+           aggregator: str = "majority", templates: dict[str, str] | None = None,
+           temperature: float = 0.0, max_tokens: int = 256, seed: int | None = None,
+           schedule: Any = None, trace: bool = True, live: Any = False):
+    """Multi-agent debate: ``method="du"`` (N agents, R rounds, vote) or ``"mad"`` (moderated).
+
+    ``models`` gives one model per agent (du) or per role (mad: affirmative,
+    negative, moderator); agents sharing a model are generated as one batch.
+
+    Examples
+    --------
+    >>> result = reflectnb.debate("Is 91 prime?", agents=3, rounds=2)   # doctest: +SKIP
+    >>> result.answer, result.votes                                      # doctest: +SKIP
+    """
+    from reflectnb import strategies
+    from reflectnb.errors import OptionError
+
+    names = [m.strip() for m in models.split(",")] if isinstance(models, str) else list(models or [])
+    backends = [load_model(m) for m in names] or [load_model(model)]
+    params = params_for(backends[0], temperature=temperature, max_tokens=max_tokens, seed=seed, schedule=schedule)
+    settings = _settings(params, question=question, method=method, rounds=rounds, agents=agents,
+                         aggregator=aggregator, models=[b.name for b in backends])
+    if method == "mad":
+        target = backends[0] if len(backends) == 1 else dict(zip(("affirmative", "negative", "moderator"), backends))
+        call = lambda rec: strategies.debate_mad(target, question, max_rounds=rounds or 3, templates=templates,  # noqa: E731
+                                                 params=params, recorder=rec, **_view_hooks(rec))
+    elif method == "du":
+        call = lambda rec: strategies.debate_du(backends, question, n_agents=agents, rounds=rounds or 2,  # noqa: E731
+                                                aggregator=aggregator, templates=templates, params=params,
+                                                recorder=rec, **_view_hooks(rec))
+    else:
+        raise OptionError(f"`method` must be 'du' or 'mad', got {method!r}")
+    return _run_strategy("debate", backends[0].name, settings, call, trace=trace, live=live)

@@ -37,6 +37,7 @@ class ModelKind:
     pattern: str
     factory: Callable[[str], Backend]
     description: str
+    cache: bool = True
 
     def matches(self, name: str) -> bool:
         return name.startswith(self.pattern) if self.pattern.endswith(":") else name == self.pattern
@@ -46,10 +47,14 @@ _KINDS: list[ModelKind] = []
 _LOADED: dict[str, Backend] = {}
 
 
-def register(pattern: str, factory: Callable[[str], Backend], description: str) -> None:
-    """Register a model name (``"name"``) or a family of names (``"prefix:"``)."""
+def register(pattern: str, factory: Callable[[str], Backend], description: str, *, cache: bool = True) -> None:
+    """Register a model name (``"name"``) or a family of names (``"prefix:"``).
+
+    ``cache=False`` makes every ``load_model`` call build a fresh backend
+    (scripted backends, whose replies are consumed as they are used).
+    """
     _KINDS[:] = [k for k in _KINDS if k.pattern != pattern]
-    _KINDS.append(ModelKind(pattern, factory, description))
+    _KINDS.append(ModelKind(pattern, factory, description, cache))
 
 
 def known_models() -> list[tuple[str, str]]:
@@ -81,7 +86,8 @@ def load_model(name: str | Backend | None = None, *, reload: bool = False) -> Ba
     if kind is None:
         raise ModelNotFoundError(f"unknown model {name!r}; known models: {_known_text()}")
     backend = kind.factory(name)
-    _LOADED[name] = backend
+    if kind.cache:
+        _LOADED[name] = backend
     return backend
 
 
@@ -116,6 +122,14 @@ def _openai(name: str) -> Backend:
     return OpenAIBackend(model=model, base_url=base_url, name=name)
 
 
+def _scripted(name: str) -> Backend:
+    from reflectnb.backends.scripted import from_name
+
+    return from_name(name)
+
+
 register("smollm2-135m", _embedded, "embedded SmolLM2-135M-Instruct (CPU, offline; the default)")
 register("hf:", _hf, "a transformers causal LM by local path or cached hub id")
 register("openai:", _openai, "an OpenAI-compatible server: openai:<model>@<base_url>")
+register("scripted:", _scripted, "replays scripted replies, for teaching and tests: scripted:a|b|c",
+         cache=False)
