@@ -155,7 +155,7 @@ class OpenAIBackend(Backend):
             raise self._error(exc, run)
         run.opened = True
         with stream:
-            self._check_event_stream(stream, run)
+            self._check_event_stream(stream)
             for chunk in self._chunks(stream, run):
                 for event in run.add(chunk):
                     if on_token is not None:
@@ -218,7 +218,7 @@ class OpenAIBackend(Backend):
                 raise self._error(exc, run)
             yield chunk
 
-    def _check_event_stream(self, stream: Any, run: "_Run") -> None:
+    def _check_event_stream(self, stream: Any) -> None:
         ctype = stream.response.headers.get("content-type", "")
         if ctype.startswith("text/event-stream"):
             return
