@@ -1,0 +1,148 @@
+"""Running user SQL against the trace store: read-only by default, values always bound.
+
+Contract
+--------
+* :func:`run_sql` splits the text with DuckDB's own parser
+  (``duckdb.extract_statements``) and, unless ``write=True``, refuses any
+  statement whose type is not a query (SELECT/EXPLAIN/PRAGMA/CALL): DROP,
+  DELETE, INSERT, UPDATE, CREATE, ALTER, COPY, ATTACH, SET … are refused before
+  anything runs. For a file the query also runs on a ``read_only`` connection,
+  so a write that slipped past the check would still fail.
+* Python values are bound as DuckDB parameters (``$name``), never pasted into
+  the SQL text. :func:`bind_braces` rewrites ``{name}`` outside string literals
+  and comments into ``$name`` so both spellings bind.
+* A DuckDB error becomes a :class:`QueryError` carrying DuckDB's message
+  (no traceback through reflectnb).
+* The result of the last statement is returned as a pandas DataFrame.
+
+Non-goals: sandboxing SQL from the notebook's own user (file-reading table
+functions stay available, as in any DuckDB session).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Mapping, Sequence
+
+import duckdb
+import pandas as pd
+
+from reflectnb.errors import ReflectnbError, TraceStoreError
+
+READ_TYPES = {"SELECT", "EXPLAIN", "PRAGMA", "CALL"}
+_IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+class QueryError(ReflectnbError, ValueError):
+    """A SQL query failed or was refused (the message is DuckDB's, or says what to add)."""
+
+
+def statements(query: str) -> list[Any]:
+    """DuckDB's parse of ``query`` (one object per statement, with ``.type``)."""
+    try:
+        parsed = duckdb.extract_statements(query)
+    except duckdb.Error as exc:
+        raise QueryError(f"SQL error: {_first_line(exc)}") from None
+    if not parsed:
+        raise QueryError("no SQL statement given; write e.g. SELECT * FROM run_summary")
+    return parsed
+
+
+def check_read_only(parsed: Sequence[Any]) -> None:
+    """Refuse statements that could change the database (unless ``--write`` is given)."""
+    for statement in parsed:
+        kind = statement.type.name
+        if kind not in READ_TYPES:
+            raise QueryError(f"{kind} statements are refused: %reflect_sql is read-only by default "
+                             f"({statement.query.strip()[:60]!r}). Add --write (write=True in Python) "
+                             "to change the trace database.")
+
+
+def run_sql(db: Any, query: str, params: Mapping[str, Any] | Sequence[Any] | None = None,
+            write: bool = False) -> pd.DataFrame:
+    """Run ``query`` on ``db`` (a :class:`Database`) and return the last result.
+
+    Examples
+    --------
+    >>> run_sql(db, "SELECT count(*) AS n FROM runs WHERE kind = $kind", {"kind": "reflect"})  # doctest: +SKIP
+    """
+    parsed = statements(query)
+    if not write:
+        check_read_only(parsed)
+    try:
+        with db.connect(read_only=not write and not db.memory) as con:
+            frame = None
+            for statement in parsed:
+                frame = _execute(con, statement, params)
+            return frame
+    except duckdb.Error as exc:
+        raise QueryError(f"SQL error: {_first_line(exc)}") from None
+    except TraceStoreError:
+        raise
+
+
+def _execute(con: Any, statement: Any, params: Any) -> pd.DataFrame:
+    if isinstance(params, Mapping):
+        names = set(statement.named_parameters)
+        missing = names - set(params)
+        if missing:
+            raise QueryError(f"the query uses ${sorted(missing)[0]} but no value was given for it; "
+                             "pass params={...} (or define the Python variable for %reflect_sql)")
+        bound: Any = {k: params[k] for k in names} or None
+    else:
+        bound = list(params) if params else None
+    result = con.execute(statement.query, bound) if bound else con.execute(statement.query)
+    return result.df() if result.description else pd.DataFrame()
+
+
+def bind_braces(query: str) -> str:
+    """Rewrite ``{name}`` to ``$name`` outside quotes and comments.
+
+    Examples
+    --------
+    >>> bind_braces("SELECT '{x}' AS lit, {x} AS val")
+    "SELECT '{x}' AS lit, $x AS val"
+    """
+    out, i, n = [], 0, len(query)
+    while i < n:
+        skip = _skip(query, i)
+        if skip > i:
+            out.append(query[i:skip])
+            i = skip
+            continue
+        m = _IDENT.match(query, i + 1) if query[i] == "{" else None
+        if m and m.end() < n and query[m.end()] == "}":
+            out.append("$" + m.group(0))
+            i = m.end() + 1
+        else:
+            out.append(query[i])
+            i += 1
+    return "".join(out)
+
+
+def _skip(query: str, i: int) -> int:
+    """End of a quoted string, dollar-quoted string or comment starting at ``i`` (else ``i``)."""
+    if query[i] in "'\"":
+        end = i + 1
+        while True:
+            end = query.find(query[i], end)
+            if end < 0:
+                return len(query)
+            if query[end + 1: end + 2] != query[i]:
+                return end + 1
+            end += 2
+    if query.startswith("--", i):
+        end = query.find("\n", i)
+        return len(query) if end < 0 else end
+    if query.startswith("/*", i):
+        end = query.find("*/", i + 2)
+        return len(query) if end < 0 else end + 2
+    if query.startswith("$$", i):
+        end = query.find("$$", i + 2)
+        return len(query) if end < 0 else end + 2
+    return i
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text if len(text) < 2000 else text[:2000] + " …"
