@@ -1,0 +1,116 @@
+"""``compare``: the one-call evaluation API.
+
+Contract
+--------
+``compare(tasks, methods, model=..., n=...)`` validates everything cheap first
+(method names and options, the task set, numbers), then loads the model, runs
+every method on every item (:func:`~reflectnb.evaluate.runner.run_eval`:
+batched across items, resumable, each item a run in the trace store) and
+returns an :class:`~reflectnb.evaluate.result.EvalResult`.
+
+The **eval id** names the evaluation in the trace store. By default it is a
+hash of the task set (name, ids, questions, answers), the model name and the
+generation settings, so running the same ``compare`` again resumes it (items
+already completed are read back, not regenerated), and adding a method later
+reuses the others. Pass ``eval_id=`` to choose it, or ``resume=False`` to
+start a fresh one.
+
+Non-goals: running several models in one call (call ``compare`` per model).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from typing import Any, Sequence
+
+from reflectnb.backends.base import Backend
+from reflectnb.errors import OptionError
+from reflectnb.evaluate.methods import Method, parse_methods
+from reflectnb.evaluate.result import EvalResult
+from reflectnb.evaluate.runner import run_eval
+from reflectnb.evaluate.tasks import TaskSet, load_tasks
+
+
+def compare(tasks: Any, methods: str | Sequence[str | Method] = ("baseline", "reflect"), *,
+            model: str | Backend | None = None, n: int | None = None, seed: int = 0, batch_size: int = 8,
+            temperature: float = 0.0, max_tokens: int = 256, checker: Any = "exact", extract: Any = "auto",
+            eval_id: str | None = None, resume: bool = True, trace: bool = True, progress: bool = True,
+            confidence: float = 0.95, **task_options: Any) -> EvalResult:
+    """Compare methods on a task set with a verifier.
+
+    Parameters
+    ----------
+    tasks : str, path, DataFrame, list of dict or TaskSet
+        ``"rg:<dataset>"`` (reasoning-gym), a JSONL file, rows with ``question``
+        and ``answer`` fields (see :func:`~reflectnb.evaluate.tasks.load_tasks`).
+    methods : list of str or one comma-separated str
+        From ``baseline``, ``self_consistency``, ``reflect``, ``critique``,
+        ``debate``, with options ``reflect(rounds=2)`` and a decoding schedule
+        ``baseline@cyclic(amplitude=5, period=60)``.
+    model : str or Backend
+        A model name for :func:`reflectnb.backends.load_model` (default: the embedded model).
+    n : int, optional
+        Number of items (reasoning-gym: generated; others: the first ``n``).
+    seed : int
+        Task generation seed and generation seed (recorded with every item).
+    batch_size : int
+        Items run together; their generate calls are merged (1 = one by one).
+    temperature, max_tokens :
+        Generation settings of every method (self-consistency samples at its own temperature).
+    checker, extract :
+        How answers are checked and read (ignored for reasoning-gym, which scores itself).
+    eval_id, resume :
+        The evaluation's name in the trace store; ``resume=False`` makes a fresh id.
+    trace, progress, confidence :
+        Write items to the trace store; show tqdm bars; the level of the intervals.
+    task_options :
+        Extra reasoning-gym dataset options.
+
+    Examples
+    --------
+    >>> from reflectnb.backends.scripted import ScriptedBackend
+    >>> model = ScriptedBackend(lambda prompt, i: "The answer is 4")
+    >>> result = compare([{"question": "2+2?", "answer": "4"}, {"question": "2+3?", "answer": "5"}],
+    ...                  ["baseline"], model=model, trace=False, progress=False)
+    >>> result.summary()[["method", "n", "correct"]].values.tolist()
+    [['baseline', 2, 1]]
+    """
+    parsed = parse_methods(methods)
+    _check_numbers(batch_size=batch_size, max_tokens=max_tokens, n=n)
+    if not 0 <= temperature:
+        raise OptionError(f"`temperature` must be >= 0, got {temperature!r}")
+    task_set = _task_set(tasks, n, seed, checker, extract, task_options)
+    from reflectnb.backends import load_model
+
+    backend = load_model(model)
+    settings = {"temperature": temperature, "max_tokens": max_tokens, "seed": seed}
+    eval_id = eval_id or (default_eval_id(task_set, backend.name, settings) if resume else f"eval-{uuid.uuid4().hex[:12]}")
+    rows = run_eval(task_set, parsed, backend, eval_id=eval_id, batch_size=batch_size if backend.can_batch else 1,
+                    temperature=temperature, max_tokens=max_tokens, seed=seed, trace=trace, progress=progress)
+    return EvalResult(eval_id, task_set.name, backend.name, [m.label for m in parsed], rows,
+                      settings={**settings, "batch_size": batch_size, "items": len(task_set)}, confidence=confidence)
+
+
+def _task_set(tasks: Any, n: int | None, seed: int, checker: Any, extract: Any, options: dict[str, Any]) -> TaskSet:
+    if isinstance(tasks, TaskSet):
+        if options:
+            raise OptionError(f"options {sorted(options)} apply when loading tasks, not to a TaskSet")
+        return tasks if n is None else TaskSet(tasks.name, tasks.items[:n], tasks.checker, tasks.extract,
+                                               tasks.instruction)
+    return load_tasks(tasks, n=n, seed=seed, checker=checker, extract=extract, **options)
+
+
+def _check_numbers(**values: Any) -> None:
+    for name, value in values.items():
+        if value is None and name == "n":
+            continue
+        if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+            raise OptionError(f"`{name}` must be a positive integer, got {value!r}")
+
+
+def default_eval_id(tasks: TaskSet, model: str, settings: dict[str, Any]) -> str:
+    """``eval-<12 hex>`` from the task set's fingerprint, the model and the settings."""
+    key = json.dumps([tasks.fingerprint(), model, settings], sort_keys=True)
+    return "eval-" + hashlib.sha256(key.encode()).hexdigest()[:12]

@@ -1,0 +1,235 @@
+"""The methods an evaluation compares, and how each answers one item.
+
+Contract
+--------
+A method is written ``NAME``, ``NAME(option=value, ...)`` and optionally
+``@SCHEDULE`` (a decoding schedule, see docs/decoding.md), e.g.
+``"reflect(rounds=2)"`` or ``"baseline@cyclic(amplitude=5, period=60)"``;
+:func:`parse_methods` reads a list of them (or one comma-separated string)
+into :class:`Method` values. The label (the text as given, spaces removed)
+names the method in results and in the trace store (run kind ``eval:<label>``).
+
+Known names (:data:`METHODS`) and their options:
+
+``baseline``          one answer.
+``self_consistency``  ``samples`` (5) answers at ``temperature`` (0.7); the majority answer wins.
+``reflect``           Self-Refine (:func:`reflectnb.strategies.reflect`), ``rounds`` (2), ``history``, ``tone``.
+``critique``          step-level critique and revision, ``rounds`` (1), ``refine_policy``.
+``debate``            Du et al. debate, ``agents`` (3), ``rounds`` (2).
+
+Each runs one item with :func:`run_item` and returns an :class:`Outcome`: the
+answer after each round (round 0 = the first answer; the last = the final
+answer), how many reflection rounds ran, tokens and generation seconds. A loop
+that stopped early (feedback said STOP, the critic approved) keeps its answer
+for the rounds it did run.
+
+Non-goals: the batching across items (``batching.py``) and the trace store (``runner.py``).
+"""
+
+from __future__ import annotations
+
+import ast
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from reflectnb.backends.base import Backend, GenerationParams
+from reflectnb.errors import OptionError
+from reflectnb.evaluate.extract import extract
+from reflectnb.evaluate.tasks import Item, TaskSet
+from reflectnb.strategies.voting import majority
+from reflectnb.trace import Recorder, Step
+
+DEFAULTS: dict[str, dict[str, Any]] = {
+    "baseline": {},
+    "self_consistency": {"samples": 5, "temperature": 0.7},
+    "reflect": {"rounds": 2, "history": "full", "tone": None},
+    "critique": {"rounds": 1, "refine_policy": "always"},
+    "debate": {"agents": 3, "rounds": 2},
+}
+METHODS = tuple(DEFAULTS)
+
+
+@dataclass(frozen=True)
+class Method:
+    """One method to evaluate: a known ``name``, its ``options`` and an optional decoding ``schedule``."""
+
+    name: str
+    options: dict[str, Any] = field(default_factory=dict)
+    schedule: str | None = None
+    label: str = ""
+
+    def __post_init__(self) -> None:
+        if self.name not in DEFAULTS:
+            raise OptionError(f"unknown method {self.name!r}; known methods: {', '.join(METHODS)} "
+                              "(add options as reflect(rounds=2) and a schedule as baseline@cyclic(...))")
+        unknown = sorted(set(self.options) - set(DEFAULTS[self.name]))
+        if unknown:
+            raise OptionError(f"method {self.name!r} has no option(s) {unknown}; its options: "
+                              f"{sorted(DEFAULTS[self.name]) or 'none'}")
+        if not self.label:
+            object.__setattr__(self, "label", _label(self.name, self.options, self.schedule))
+        for key in ("samples", "rounds", "agents"):  # fail now, not after an hour of generation
+            if key in DEFAULTS[self.name]:
+                _positive(self, key)
+        if self.schedule is not None:
+            from reflectnb.decoding.parse import parse_schedule
+
+            parse_schedule(self.schedule)
+
+    def option(self, key: str) -> Any:
+        """The option's value, or its default."""
+        return self.options.get(key, DEFAULTS[self.name][key])
+
+
+def _label(name: str, options: dict[str, Any], schedule: str | None) -> str:
+    args = ",".join(f"{k}={v!r}" for k, v in sorted(options.items()))
+    return name + (f"({args})" if args else "") + (f"@{''.join(schedule.split())}" if schedule else "")
+
+
+def parse_method(text: str | Method) -> Method:
+    """A :class:`Method` from ``"name"``, ``"name(k=v, ...)"`` and/or ``"...@schedule"``.
+
+    Examples
+    --------
+    >>> m = parse_method("reflect(rounds=1)@constant(2)")
+    >>> m.name, m.options, m.schedule, m.label
+    ('reflect', {'rounds': 1}, 'constant(2)', 'reflect(rounds=1)@constant(2)')
+    """
+    if isinstance(text, Method):
+        return text
+    if not isinstance(text, str) or not text.strip():
+        raise OptionError(f"a method must be a non-empty string such as 'baseline' or 'reflect(rounds=2)', got {text!r}")
+    head, _, schedule = text.strip().partition("@")
+    name, options = _call(head.strip())
+    return Method(name, options, schedule.strip() or None)
+
+
+def _call(text: str) -> tuple[str, dict[str, Any]]:
+    try:
+        node = ast.parse(text, mode="eval").body
+    except SyntaxError:
+        raise OptionError(f"cannot read method {text!r}; write name or name(option=value, ...)") from None
+    if isinstance(node, ast.Name):
+        return node.id, {}
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and not node.args:
+        try:
+            return node.func.id, {k.arg: ast.literal_eval(k.value) for k in node.keywords if k.arg}
+        except ValueError:
+            pass
+    raise OptionError(f"cannot read method {text!r}; options must be literals given by name, e.g. reflect(rounds=2)")
+
+
+def parse_methods(methods: str | Method | list[str | Method] | tuple[str | Method, ...]) -> list[Method]:
+    """Methods from a list, or from one string split at top-level commas; labels must be unique."""
+    items = split_top_level(methods) if isinstance(methods, str) else \
+        [methods] if isinstance(methods, Method) else list(methods)
+    parsed = [parse_method(m) for m in items]
+    if not parsed:
+        raise OptionError(f"no methods given; known methods: {', '.join(METHODS)}")
+    labels = [m.label for m in parsed]
+    if len(set(labels)) != len(labels):
+        raise OptionError(f"methods {labels} name the same method twice; give each once")
+    return parsed
+
+
+def split_top_level(text: str) -> list[str]:
+    """Split at commas outside brackets: ``"a, b(x=1, y=2)"`` → ``["a", "b(x=1, y=2)"]``."""
+    parts, depth, current = [], 0, ""
+    for char in text:
+        depth += {"(": 1, "[": 1, ")": -1, "]": -1}.get(char, 0)
+        if char == "," and depth == 0:
+            parts.append(current.strip())
+            current = ""
+        else:
+            current += char
+    return [p for p in parts + [current.strip()] if p]
+
+
+@dataclass
+class Outcome:
+    """What one method produced for one item."""
+
+    round_answers: list[str | None]
+    final_text: str
+    rounds: int
+    tokens: int
+    gen_seconds: float
+    stop_reason: str = ""
+
+
+Runner = Callable[[Method, Backend, TaskSet, Item, GenerationParams, Recorder], Outcome]
+
+
+def run_item(method: Method, backend: Backend, tasks: TaskSet, item: Item, params: GenerationParams,
+             recorder: Recorder) -> Outcome:
+    """Answer ``item`` with ``method``, reporting steps to ``recorder``."""
+    return _RUNNERS[method.name](method, backend, tasks, item, params, recorder)
+
+
+def _baseline(m: Method, backend: Backend, tasks: TaskSet, item: Item, params: GenerationParams,
+              recorder: Recorder) -> Outcome:
+    gen = backend.generate([tasks.prompt(item)], params)[0]
+    recorder.on_step(Step(kind="answer", text=gen.text, generation=gen))
+    return Outcome([extract(gen.text, tasks.extract)], gen.text, 0, gen.completion_tokens, gen.seconds,
+                   gen.finish_reason)
+
+
+def _self_consistency(m: Method, backend: Backend, tasks: TaskSet, item: Item, params: GenerationParams,
+                      recorder: Recorder) -> Outcome:
+    samples = _positive(m, "samples")
+    sampling = params.with_(temperature=float(m.option("temperature")))
+    gens = backend.generate([tasks.prompt(item)] * samples, sampling)
+    answers = [extract(g.text, tasks.extract) for g in gens]
+    for i, (gen, answer) in enumerate(zip(gens, answers)):
+        recorder.on_step(Step(kind="sample", text=gen.text, agent=f"sample {i + 1}", generation=gen,
+                              attributes={"parsed_answer": answer}))
+    winner, votes = majority(answers)
+    return Outcome([winner], f"majority of {samples}: {winner!r} (votes {votes})", 0,
+                   sum(g.completion_tokens for g in gens), max(g.seconds for g in gens), "majority")
+
+
+def _reflect(m: Method, backend: Backend, tasks: TaskSet, item: Item, params: GenerationParams,
+             recorder: Recorder) -> Outcome:
+    from reflectnb.strategies import reflect
+
+    result = reflect(backend, tasks.prompt(item), rounds=_positive(m, "rounds"), history=m.option("history"),
+                     tone=m.option("tone"), params=params, recorder=recorder)
+    return _loop_outcome(result, tasks)
+
+
+def _critique(m: Method, backend: Backend, tasks: TaskSet, item: Item, params: GenerationParams,
+              recorder: Recorder) -> Outcome:
+    from reflectnb.strategies import critique
+
+    result = critique(backend, item.question, rounds=_positive(m, "rounds"),
+                      refine_policy=m.option("refine_policy"), params=params, recorder=recorder)
+    return _loop_outcome(result, tasks)
+
+
+def _loop_outcome(result: Any, tasks: TaskSet) -> Outcome:
+    answers = [extract(text, tasks.extract) for text in result.answers]
+    answers += [answers[-1]] * (result.rounds + 1 - len(answers))  # an early stop keeps the answer
+    return Outcome(answers, result.answer, result.rounds, result.tokens, result.seconds, result.stop_reason)
+
+
+def _debate(m: Method, backend: Backend, tasks: TaskSet, item: Item, params: GenerationParams,
+            recorder: Recorder) -> Outcome:
+    from reflectnb.strategies import debate_du
+
+    result = debate_du(backend, item.question, n_agents=_positive(m, "agents"), rounds=_positive(m, "rounds"),
+                       answer_fn=lambda text: extract(text, tasks.extract), params=params, recorder=recorder)
+    per_round = [majority([s.attributes.get("parsed_answer") for s in result.steps
+                           if s.round == k and s.kind in ("answer", "update")])[0] for k in range(result.rounds)]
+    per_round[-1] = result.answer or None
+    return Outcome(per_round, result.answer, result.rounds - 1, result.tokens, result.seconds, result.stop_reason)
+
+
+def _positive(m: Method, key: str) -> int:
+    value = m.option(key)
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise OptionError(f"method {m.label!r}: `{key}` must be a positive integer, got {value!r}")
+    return value
+
+
+_RUNNERS: dict[str, Runner] = {"baseline": _baseline, "self_consistency": _self_consistency,
+                               "reflect": _reflect, "critique": _critique, "debate": _debate}
