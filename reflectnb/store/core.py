@@ -40,8 +40,8 @@ def open_store(path: str | os.PathLike | None = None) -> "TraceStore":
     Examples
     --------
     >>> store = open_store(":memory:")
-    >>> store.sql("SELECT count(*) AS runs FROM runs")["runs"][0]
-    0
+    >>> int(store.sql("SELECT max(version) AS v FROM schema_migrations")["v"][0])
+    2
     """
     if path is None:
         from reflectnb.config import trace_path
