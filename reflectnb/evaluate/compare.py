@@ -81,6 +81,8 @@ def compare(tasks: Any, methods: str | Sequence[str | Method] = ("baseline", "re
     _check_numbers(batch_size=batch_size, max_tokens=max_tokens, n=n)
     if not 0 <= temperature:
         raise OptionError(f"`temperature` must be >= 0, got {temperature!r}")
+    if not 0 < confidence < 1:
+        raise OptionError(f"`confidence` must be between 0 and 1 (e.g. 0.95), got {confidence!r}")
     task_set = _task_set(tasks, n, seed, checker, extract, task_options)
     from reflectnb.backends import load_model
 

@@ -9,11 +9,13 @@ match of the first rule that matches anywhere in the text:
 
 1. ``tag``          ``<answer>X</answer>`` (reasoning-gym's format)
 2. ``boxed``        ``\\boxed{X}`` (one level of nested braces, e.g. ``\\boxed{\\frac{1}{2}}``)
-3. ``final_answer`` ``Final Answer: X`` / ``final answer is X`` (case-insensitive, to the end of the line)
-4. ``answer_is``    ``the answer is X`` / ``Answer: X`` (case-insensitive, to the end of the line)
+3. ``final_answer`` ``Final Answer: X`` / ``final answer is X`` (case-insensitive)
+4. ``answer_is``    ``the answer is X`` / ``Answer: X`` (case-insensitive)
 5. ``last_number``  the last number (``-3``, ``1,000``, ``2.5``, ``3/4``)
 
-``last_line`` (the last non-empty line) is available by name but is not part
+For rules 3 and 4, ``X`` runs to the end of its sentence (a period followed
+by a space) or line, so ``"The answer is 7. Because …"`` gives ``7`` and
+``3.5`` stays whole. ``last_line`` (the last non-empty line) is available by name but is not part
 of ``"auto"``: with it nothing would ever be unparsed.
 
 An extracted answer is cleaned: surrounding spaces, ``**`` / ``*`` emphasis,
@@ -34,8 +36,9 @@ Extractor = Callable[[str], "str | None"]
 
 _TAG = re.compile(r"<answer>(.*?)</answer>", re.S | re.I)
 _BOXED = re.compile(r"\\boxed\s*\{((?:[^{}]|\{[^{}]*\})*)\}")
-_FINAL = re.compile(r"final\s+answer\s*(?:is\s*)?[:=]?\s*(.+)", re.I)
-_ANSWER_IS = re.compile(r"(?:\bthe\s+answer\s+is\b|\banswer\s*[:=])\s*[:=]?\s*(.+)", re.I)
+_END = r"(.+?)\s*(?:\.\s|$)"  # to the end of the sentence (". ") or of the line; "3.5" stays whole
+_FINAL = re.compile(r"final\s+answer\s*(?:is\s*)?[:=]?\s*" + _END, re.I)
+_ANSWER_IS = re.compile(r"(?:\bthe\s+answer\s+is\b|\banswer\s*[:=])\s*[:=]?\s*" + _END, re.I)
 _NUMBER = re.compile(r"(?<![\w.])-?\d+(?:,\d{3})*(?:\.\d+)?(?:\s*/\s*\d+)?")
 
 

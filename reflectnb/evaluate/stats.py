@@ -52,7 +52,9 @@ def wilson(k: int, n: int, confidence: float = 0.95) -> tuple[float, float]:
     denominator = 1 + z * z / n
     centre = (p + z * z / (2 * n)) / denominator
     half = z / denominator * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
-    return (max(0.0, centre - half), min(1.0, centre + half))
+    low = 0.0 if k == 0 else max(0.0, centre - half)  # exactly 0 / 1 at the ends, not 1e-17
+    high = 1.0 if k == n else min(1.0, centre + half)
+    return (low, high)
 
 
 def binomial_two_sided(b: int, n: int) -> float:
