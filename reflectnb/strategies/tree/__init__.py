@@ -1,0 +1,56 @@
+"""Search over reasoning trees: Tree of Thoughts BFS/DFS, ReST-MCTS*, best-of-N, self-consistency.
+
+Every search takes a backend and a task (a question string or a
+:class:`Task` such as :class:`Game24Task`), reports each node through a
+:class:`~reflectnb.trace.Recorder` (``on_node``; re-reported when its value,
+visits or status change), generates all expansions of one layer/iteration in
+one batched ``backend.generate`` call, and returns a :class:`TreeResult`.
+
+Layer 4: imports errors, trace, ``backends.base`` and ``strategies.voting``
+only (no torch, no store). See ``docs/trees.md``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from reflectnb.errors import OptionError
+from reflectnb.strategies.tree.bfs import tot_bfs
+from reflectnb.strategies.tree.budget import MAX_NODES, estimate_bfs, estimate_dfs, estimate_mcts
+from reflectnb.strategies.tree.dfs import tot_dfs
+from reflectnb.strategies.tree.game24 import Game24Task, can_reach_24, check_24, game24_puzzles
+from reflectnb.strategies.tree.mcts import backup_value, mcts, rollout_update
+from reflectnb.strategies.tree.oneshot import best_of_n, self_consistency
+from reflectnb.strategies.tree.result import TreeResult, nodes_from_rows
+from reflectnb.strategies.tree.select import select_greedy, select_sample, uct_score
+from reflectnb.strategies.tree.tasks import ArithmeticTask, Task, arithmetic_tasks
+from reflectnb.strategies.tree.values import (VALUE_MAP, VerifierError, prm_path_targets, prm_target, prm_targets,
+                                              value_from_outputs, votes_from_outputs)
+
+METHODS = {"bfs": tot_bfs, "dfs": tot_dfs, "mcts": mcts, "best_of_n": best_of_n,
+           "self_consistency": self_consistency}
+
+
+def tree_search(backend: Any, task: Task | str, method: str = "bfs", **options: Any) -> TreeResult:
+    """Run the named search (``bfs`` | ``dfs`` | ``mcts`` | ``best_of_n`` | ``self_consistency``).
+
+    Examples
+    --------
+    >>> from reflectnb.backends.scripted import ScriptedBackend
+    >>> t = ArithmeticTask("3 + 4", 7)
+    >>> r = tree_search(ScriptedBackend(lambda p, i: "3 + 4 = 7\\nAnswer: 7"), t, "best_of_n", n=2,
+    ...                 verifier=t.verify)
+    >>> r.answer, len(r.nodes)
+    ('7', 3)
+    """
+    if method not in METHODS:
+        raise OptionError(f"`method` must be one of {list(METHODS)}, got {method!r}")
+    return METHODS[method](backend, task, **options)
+
+
+__all__ = ["tree_search", "tot_bfs", "tot_dfs", "mcts", "best_of_n", "self_consistency", "TreeResult",
+           "nodes_from_rows", "Task", "Game24Task", "ArithmeticTask", "arithmetic_tasks", "game24_puzzles",
+           "check_24", "can_reach_24", "VALUE_MAP", "value_from_outputs", "votes_from_outputs", "prm_target",
+           "prm_path_targets", "prm_targets", "VerifierError", "select_greedy", "select_sample", "uct_score",
+           "rollout_update", "backup_value", "estimate_bfs", "estimate_dfs", "estimate_mcts", "MAX_NODES",
+           "METHODS"]

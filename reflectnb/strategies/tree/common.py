@@ -1,0 +1,91 @@
+"""Option checking and set-up shared by every tree search; the Ctrl-C wrapper.
+
+:func:`start` validates what all searches share (backend, task, value
+source, params) and returns a ready :class:`~reflectnb.strategies.tree.core.Search`.
+Values come from exactly one source: ``verifier=`` (``(state) -> bool | float``),
+``prm=`` (``(question, partial) -> float``), or the model's own evaluation
+(``evaluate="value"`` or ``"vote"``, ``n_evaluate`` samples).
+
+Non-goals: the search policies.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from reflectnb.backends.base import Backend, GenerationParams
+from reflectnb.errors import OptionError
+from reflectnb.strategies.tree.budget import one_of, positive
+from reflectnb.strategies.tree.core import Evaluation, Search
+from reflectnb.strategies.tree.result import TreeResult
+from reflectnb.strategies.tree.tasks import Task
+from reflectnb.trace import Recorder, TokenEvent
+
+GENERATE_MODES = ("propose", "sample")
+EVALUATE_MODES = ("value", "vote")
+
+
+def as_task(task: Task | str) -> Task:
+    """A :class:`Task`; a plain string becomes the generic question task."""
+    if isinstance(task, Task):
+        return task
+    if isinstance(task, str) and task.strip():
+        return Task(task.strip())
+    raise OptionError(f"`task` must be a question string or a Task (e.g. Game24Task('4 9 10 13')), got {task!r:.60}")
+
+
+def default_params(params: GenerationParams | None, seed: int | None, max_new_tokens: int) -> GenerationParams:
+    """``params``, or sampling at T = 0.7 (ToT's and ReST-MCTS*'s temperature) with the run's seed."""
+    if params is None:
+        return GenerationParams(max_new_tokens=max_new_tokens, temperature=0.7, seed=seed)
+    if not isinstance(params, GenerationParams):
+        raise OptionError(f"`params` must be a GenerationParams, got {type(params).__name__}")
+    return params
+
+
+def evaluation(*, evaluate: str, n_evaluate: int, verifier: Callable | None, prm: Callable | None,
+               value_backend: Backend | None, value_params: GenerationParams | None, seed: int | None,
+               on_value_error: str, normalize: bool) -> Evaluation:
+    """Which value source to use, checked."""
+    one_of("on_value_error", on_value_error, ("record", "raise"))
+    if verifier is not None and prm is not None:
+        raise OptionError("pass either `verifier` (state -> bool|float) or `prm` (question, partial -> float), not both")
+    for name, fn in (("verifier", verifier), ("prm", prm)):
+        if fn is not None and not callable(fn):
+            raise OptionError(f"`{name}` must be a function, got {type(fn).__name__}")
+    if value_backend is not None and not isinstance(value_backend, Backend):
+        raise OptionError(f"`value_backend` must be a Backend, got {type(value_backend).__name__}")
+    mode = "verifier" if verifier is not None else "prm" if prm is not None else one_of(
+        "evaluate", evaluate, EVALUATE_MODES)
+    return Evaluation(mode=mode, backend=value_backend, n_evaluate=positive("n_evaluate", n_evaluate),
+                      params=default_params(value_params, seed, 32), fn=verifier or prm,
+                      on_error=on_value_error, normalize=normalize)
+
+
+def start(method: str, backend: Backend, task: Task | str, *, generate: str, branch: int,
+          params: GenerationParams | None, evaluation: Evaluation, recorder: Recorder | None,
+          on_token: Callable[[TokenEvent], None] | None, seed: int | None, options: dict[str, Any]) -> Search:
+    """A checked, ready :class:`Search` with its root node (node 0, the question) reported."""
+    if not isinstance(backend, Backend):
+        raise OptionError(f"`backend` must be a Backend (e.g. reflectnb.load_model('smollm2-135m')), "
+                          f"got {type(backend).__name__}")
+    one_of("generate", generate, GENERATE_MODES)
+    params = default_params(params, seed, 96)
+    if generate == "sample" and branch > 1 and params.temperature == 0:
+        raise OptionError(f"generate='sample' with temperature 0 makes {branch} identical children; "
+                          "use a temperature > 0 in `params`, or generate='propose'")
+    search = Search(method, as_task(task), backend, params, evaluation, recorder, on_token, seed,
+                    {**options, "generate": generate, "branch": branch, "evaluate": evaluation.mode,
+                     "n_evaluate": evaluation.n_evaluate, "seed": seed, "params": params.to_dict()})
+    search.add(None, search.task.question, iteration=0)
+    return search
+
+
+def run(search: Search, body: Callable[[], TreeResult]) -> TreeResult:
+    """Run the search; on Ctrl-C keep what was built (``stop_reason='interrupted'``) and re-raise."""
+    try:
+        return body()
+    except KeyboardInterrupt as exc:
+        result = search.finish(None, "interrupted")
+        exc.partial_result = result  # type: ignore[attr-defined]
+        raise
