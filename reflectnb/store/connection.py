@@ -66,9 +66,9 @@ class Database:
     (0,)
     """
 
-    def __init__(self, path: str, timeout: float = LOCK_TIMEOUT):
+    def __init__(self, path: str, timeout: float | None = None):
         self.path = path if path == MEMORY else str(Path(path).expanduser().resolve())
-        self.timeout = timeout
+        self.timeout = lock_timeout() if timeout is None else timeout
         self.lock = _path_lock(self.path)
         self._memory = duckdb.connect(MEMORY) if self.memory else None
         self.version_before = self._prepare()
@@ -149,6 +149,14 @@ class Database:
                       f"({str(exc).splitlines()[0][:200]}). It was moved to {moved} and the database "
                       "reopened without it: writes after the last checkpoint are missing from the "
                       "store (the moved file is kept for recovery).", RuntimeWarning, stacklevel=3)
+
+
+def lock_timeout() -> float:
+    """Seconds to wait for a locked file (``REFLECTNB_TRACE_LOCK_TIMEOUT``, default 30)."""
+    try:
+        return float(os.environ.get("REFLECTNB_TRACE_LOCK_TIMEOUT", LOCK_TIMEOUT))
+    except ValueError:
+        return LOCK_TIMEOUT
 
 
 def _make_parent(path: str) -> None:

@@ -32,7 +32,10 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+import duckdb
+
 from reflectnb.errors import TraceStoreError
+from reflectnb.store.connection import open_error
 from reflectnb.store import rows
 from reflectnb.store.redact import redact, redact_text
 from reflectnb.store.writer import Batch, write_batches
@@ -70,7 +73,10 @@ class RunRecorder:
         row = {"run_id": self.run_id, "name": self.name, "kind": self.kind, "model": self.model,
                "params": rows.to_json(self.params), "status": "running", "started_at": rows.now(),
                "pid": os.getpid(), "host": socket.gethostname(), "reflectnb_version": _version()}
-        write_batches(self.store.db, [_single("runs", [row], self.run_id)])
+        try:
+            write_batches(self.store.db, [_single("runs", [row], self.run_id)])
+        except duckdb.Error as exc:
+            raise open_error(self.store.path, exc) from None
         return self
 
     def __exit__(self, exc_type, exc, tb) -> bool:
