@@ -50,7 +50,12 @@ def _runs(store: Any, run_ids: Sequence[str] | None) -> list[dict[str, Any]]:
         (SELECT g.prompt FROM generations g WHERE g.run_id = r.run_id ORDER BY g.gen_index LIMIT 1) AS first_prompt
         FROM runs r WHERE {where} ORDER BY r.started_at""",
         {"ids": list(run_ids)} if run_ids is not None else None)
-    return frame.to_dict("records")
+    return records(frame)
+
+
+def records(frame: Any) -> list[dict[str, Any]]:
+    """Rows of a DataFrame as dicts, with missing values as ``None`` (not NaN/NA)."""
+    return frame.astype(object).where(frame.notna(), None).to_dict("records")
 
 
 def prompt_messages(run: dict[str, Any]) -> list[dict[str, str]] | None:

@@ -28,6 +28,7 @@ from typing import Any, Sequence
 
 import pandas as pd
 
+from reflectnb.store.exports import records
 from reflectnb.store.redact import redact_text
 
 EVALUATOR_KINDS = {"feedback", "critique", "judge", "moderator", "verdict"}
@@ -82,7 +83,7 @@ def export_otlp(store: Any, path: str | os.PathLike, run_ids: Sequence[str] | No
     """
     where = " WHERE list_contains($ids, run_id)" if run_ids is not None else ""
     params = {"ids": list(run_ids)} if run_ids is not None else None
-    frames = {name: store.sql(f"SELECT * FROM {name}{where}", params).to_dict("records")
+    frames = {name: records(store.sql(f"SELECT * FROM {name}{where}", params))
               for name in ("runs", "steps", "generations", "scores", "nodes")}
     spans = []
     for run in frames["runs"]:
