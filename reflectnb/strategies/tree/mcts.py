@@ -105,7 +105,7 @@ def mcts(backend: Backend, task: Task | str, *, iterations: int = 100, branch: i
             "roll_policy": roll_policy}
     search = common.start("mcts", backend, task, generate=generate, branch=branch, params=params, evaluation=ev,
                           recorder=recorder, on_token=on_token, seed=seed, options=opts)
-    search.set(search.nodes[0], value=0.0)
+    search.set(search.nodes[0], value=0.0, status="selected")
     return common.run(search, lambda: _Tree(search, opts, generate, branch).run())
 
 
