@@ -68,7 +68,8 @@ def test_commas_inside_brackets_do_not_split_methods():
 def test_baseline_answers_once_with_the_format_instruction():
     outcome, model, recorder = run("baseline", ["2 and 2 make 4. The answer is 4."])
     assert outcome.round_answers == ["4"] and outcome.rounds == 0 and outcome.tokens == 9
-    assert model.prompts[0].endswith("End with a line 'The answer is ...'.")
+    (message,) = model.prompts[0]
+    assert message.role == "user" and message.content == "What is 2+2?\n\nEnd with a line 'The answer is ...'."
     assert [s.kind for s in recorder.steps] == ["answer"]
 
 

@@ -37,7 +37,7 @@ from reflectnb.errors import OptionError
 from reflectnb.evaluate.extract import extract
 from reflectnb.evaluate.tasks import Item, TaskSet
 from reflectnb.strategies.voting import majority
-from reflectnb.trace import Recorder, Step
+from reflectnb.trace import Message, Recorder, Step
 
 DEFAULTS: dict[str, dict[str, Any]] = {
     "baseline": {},
@@ -168,17 +168,22 @@ def run_item(method: Method, backend: Backend, tasks: TaskSet, item: Item, param
 
 def _baseline(m: Method, backend: Backend, tasks: TaskSet, item: Item, params: GenerationParams,
               recorder: Recorder) -> Outcome:
-    gen = backend.generate([tasks.prompt(item)], params)[0]
+    gen = backend.generate([_chat(tasks, item)], params)[0]
     recorder.on_step(Step(kind="answer", text=gen.text, generation=gen))
     return Outcome([extract(gen.text, tasks.extract)], gen.text, 0, gen.completion_tokens, gen.seconds,
                    gen.finish_reason)
+
+
+def _chat(tasks: TaskSet, item: Item) -> list[Message]:
+    """The question as one user message (chat models answer raw text poorly)."""
+    return [Message("user", tasks.prompt(item))]
 
 
 def _self_consistency(m: Method, backend: Backend, tasks: TaskSet, item: Item, params: GenerationParams,
                       recorder: Recorder) -> Outcome:
     samples = _positive(m, "samples")
     sampling = params.with_(temperature=float(m.option("temperature")))
-    gens = backend.generate([tasks.prompt(item)] * samples, sampling)
+    gens = backend.generate([_chat(tasks, item)] * samples, sampling)
     answers = [extract(g.text, tasks.extract) for g in gens]
     for i, (gen, answer) in enumerate(zip(gens, answers)):
         recorder.on_step(Step(kind="sample", text=gen.text, agent=f"sample {i + 1}", generation=gen,

@@ -1,0 +1,62 @@
+"""The %reflect_eval line: options, notebook variables, errors; and the embedded model end to end."""
+
+from __future__ import annotations
+
+import pytest
+
+from reflectnb.backends.scripted import ScriptedBackend
+from reflectnb.errors import OptionError
+from reflectnb.evaluate.magic import parse_eval_line, reflect_eval, reflect_eval_parser
+
+ROWS = [{"question": f"What is {i} + {i}?", "answer": str(2 * i)} for i in range(3)]
+
+
+def namespace():
+    return {"qs": ROWS, "model": ScriptedBackend(lambda p, i: "The answer is 2"),
+            "lenient": lambda predicted, gold: True}
+
+
+def test_the_line_reads_tasks_methods_and_options():
+    opts = parse_eval_line('rg:chain_sum --methods "baseline, reflect(rounds=1)" -n 5 --batch-size 4 '
+                           '--checker numeric:0.5 --max-tokens 32 --seed 3 --eval-id mine -o res')
+    assert (opts.tasks, opts.methods, opts.n, opts.batch_size, opts.checker) == \
+        ("rg:chain_sum", "baseline, reflect(rounds=1)", 5, 4, "numeric:0.5")
+    assert (opts.max_tokens, opts.seed, opts.eval_id, opts.output) == (32, 3, "mine", "res")
+
+
+def test_tasks_model_and_checker_come_from_notebook_variables():
+    ns = namespace()
+    result = reflect_eval("qs --methods baseline -m model --checker lenient --no-trace --no-stream -o res", ns)
+    assert ns["res"] is result
+    assert result.summary().iloc[0][["n", "correct"]].tolist() == [3, 3]
+    assert result.model == "scripted"
+
+
+def test_the_schedule_option_reaches_every_method_without_one():
+    ns = namespace()
+    with pytest.raises(Exception, match="decoding schedule, which needs a local model"):
+        reflect_eval("qs --methods baseline -m model --schedule 'constant(2)' --no-trace --no-stream", ns)
+
+
+@pytest.mark.parametrize("line, match", [
+    ("", "needs a task source"),
+    ("qs --methods reflexion -m model", "unknown method 'reflexion'"),
+    ("qs --batch-size 0", "--batch-size: must be a positive integer"),
+    ("qs --bogus", "unrecognized arguments: --bogus"),
+    ("qs --methods 'baseline", "check the quotes"),
+])
+def test_bad_lines_say_what_is_wrong(line, match):
+    with pytest.raises(OptionError, match=match):
+        reflect_eval(line, namespace())
+
+
+def test_a_checker_variable_that_is_not_a_function_is_refused():
+    ns = {**namespace(), "n": 3}
+    with pytest.raises(OptionError, match="--checker n: the variable 'n' is a int, not a function"):
+        reflect_eval("qs -m model --checker n --no-trace --no-stream", ns)
+
+
+def test_the_help_lists_the_methods_and_options():
+    text = reflect_eval_parser().format_help()
+    for word in ("--methods", "self_consistency", "--batch-size", "--checker", "--eval-id", "--fresh", "--schedule"):
+        assert word in text
