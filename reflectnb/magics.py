@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import Any, Callable
 
 from IPython.core.error import UsageError
-from IPython.core.magic import Magics, cell_magic, line_cell_magic, line_magic, magics_class
+from IPython.core.magic import Magics, cell_magic, line_cell_magic, line_magic, magics_class, no_var_expand
 from traitlets import Float, Int, Unicode
 
 from reflectnb.errors import ReflectnbError
@@ -52,6 +52,7 @@ class ReflectMagics(Magics):
         """Multi-agent debate (Du et al. N agents, or MAD with a moderator)."""
         return self._loop("debate", line, cell)
 
+    @no_var_expand  # `$name` is bound as a SQL parameter, never pasted into the text by IPython
     @line_cell_magic
     def reflect_sql(self, line: str, cell: str | None = None) -> Any:
         """Query the trace store with SQL; returns a DataFrame (read-only unless --write)."""

@@ -1,0 +1,89 @@
+"""%%reflect, %%critique, %%debate and %reflect_sql end to end in a real InteractiveShell.
+
+Scripted models make the loops deterministic; one test per loop runs the real
+embedded model. Every run must land in the (real, temporary) trace store.
+"""
+
+from __future__ import annotations
+
+import pytest
+from IPython.core.interactiveshell import InteractiveShell
+
+from reflectnb.store import open_store
+
+
+@pytest.fixture()
+def ip(trace_file):
+    shell = InteractiveShell.instance()
+    shell.run_line_magic("load_ext", "reflectnb")
+    yield shell
+    for name in ("res", "topic", "df"):
+        shell.user_ns.pop(name, None)
+
+
+def runs(trace_file):
+    return open_store(str(trace_file)).sql("SELECT kind, model, status, stop_reason, final_answer FROM runs "
+                                           "ORDER BY started_at")
+
+
+def test_reflect_magic_runs_the_loop_stores_the_result_and_traces_it(ip, trace_file):
+    ip.run_cell_magic("reflect", "-m 'scripted:A first draft|Looks good. STOP' --no-stream -o res",
+                      "Write a haiku.")
+    res = ip.user_ns["res"]
+    assert (res.answer, res.stop_reason) == ("A first draft", "feedback_stop")
+    row = runs(trace_file).iloc[-1]
+    assert (row.kind, row.status, row.stop_reason, row.run_id if "run_id" in row else res.run_id) == \
+        ("reflect", "completed", "feedback_stop", res.run_id)
+
+
+def test_cell_variables_are_filled_in_before_the_loop_sees_the_task(ip):
+    ip.user_ns["topic"] = "rain"
+    ip.run_cell_magic("reflect", "-m 'scripted:draft|STOP' --no-stream -o res", "A haiku about {topic} {{literally}}")
+    assert ip.user_ns["res"].steps[0].generation.prompt[-1].content == "A haiku about rain {literally}"
+
+
+def test_no_trace_keeps_the_run_out_of_the_store(ip, trace_file):
+    ip.run_cell_magic("reflect", "-m 'scripted:d|STOP' --no-stream --no-trace -o res", "x")
+    assert ip.user_ns["res"].run_id is None
+    assert not trace_file.exists() or len(runs(trace_file)) == 0
+
+
+def test_debate_magic_batches_agents_and_votes(ip, trace_file):
+    ip.run_cell_magic("debate", "-m 'scripted:7|7|8|7|7|7' --agents 3 --rounds 2 --no-stream -o res", "Is 7 prime?")
+    res = ip.user_ns["res"]
+    assert res.answer == "7" and res.votes == {"7": 3}
+    assert runs(trace_file).iloc[-1].kind == "debate"
+
+
+def test_reflect_sql_returns_a_dataframe_bound_to_python_variables(ip, trace_file):
+    ip.run_cell_magic("reflect", "-m 'scripted:draft|STOP' --no-stream -o res", "x")
+    ip.user_ns["kind"] = "reflect'; DROP TABLE runs; --"
+    df = ip.run_line_magic("reflect_sql", "SELECT count(*) AS n FROM runs WHERE kind = $kind")
+    assert int(df.n[0]) == 0
+    assert len(runs(trace_file)) == 1  # the hostile string was a value, not SQL
+
+
+def test_reflect_sql_refuses_changes_without_write(ip, trace_file):
+    ip.run_cell_magic("reflect", "-m 'scripted:draft|STOP' --no-stream -o res", "x")
+    from IPython.core.error import UsageError
+
+    with pytest.raises(UsageError, match="--write"):
+        ip.run_line_magic("reflect_sql", "DELETE FROM runs")
+    assert len(runs(trace_file)) == 1
+
+
+@pytest.mark.model
+@pytest.mark.parametrize("magic, line, cell", [
+    ("reflect", "--rounds 1 --max-tokens 16", "Write one sentence about the moon."),
+    ("critique", "--rounds 1 --max-tokens 16", "What is 3 + 4?"),
+    ("debate", "--agents 2 --rounds 2 --max-tokens 12", "What is 2 + 2?"),
+])
+def test_each_loop_magic_runs_on_the_real_embedded_model_and_is_traced(ip, trace_file, magic, line, cell):
+    ip.run_cell_magic(magic, line + " --no-stream -o res", cell)
+    res = ip.user_ns["res"]
+    assert res.run_id and res.steps
+    store = open_store(str(trace_file))
+    counts = store.sql("SELECT (SELECT count(*) FROM steps WHERE run_id = $r) AS steps, "
+                       "(SELECT count(*) FROM tokens WHERE run_id = $r) AS tokens", {"r": res.run_id})
+    assert int(counts.steps[0]) == len(res.steps)
+    assert int(counts.tokens[0]) == sum(len(s.generation.tokens) for s in res.steps if s.generation)
