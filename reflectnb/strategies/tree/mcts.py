@@ -34,6 +34,7 @@ from __future__ import annotations
 from typing import Callable
 
 from reflectnb.backends.base import Backend, GenerationParams
+from reflectnb.errors import OptionError
 from reflectnb.strategies.tree import common
 from reflectnb.strategies.tree.budget import MAX_NODES, check_budget, estimate_mcts, fraction, one_of, positive
 from reflectnb.strategies.tree.core import Search
@@ -91,7 +92,6 @@ def mcts(backend: Backend, task: Task | str, *, iterations: int = 100, branch: i
     branch, iterations = positive("branch", branch), positive("iterations", iterations)
     roll_branch = positive("roll_branch", roll_branch)
     if isinstance(roll_forward_steps, bool) or not isinstance(roll_forward_steps, int) or roll_forward_steps < 0:
-        from reflectnb.errors import OptionError
         raise OptionError(f"`roll_forward_steps` must be an integer >= 0, got {roll_forward_steps!r}")
     one_of("roll_policy", roll_policy, ("greedy", "random"))
     alpha, end_gate = fraction("alpha", alpha), fraction("end_gate", end_gate)
