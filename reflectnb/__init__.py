@@ -34,6 +34,7 @@ _LAZY = {
     "reflect": ("reflectnb.api", "reflect"),
     "critique": ("reflectnb.api", "critique"),
     "debate": ("reflectnb.api", "debate"),
+    "tree": ("reflectnb.api", "tree"),
     "traces": ("reflectnb.store", None),
 }
 

@@ -276,3 +276,34 @@ def debate(question: str, *, model: Model = None, models: Sequence[Model] | str 
     else:
         raise OptionError(f"`method` must be 'du' or 'mad', got {method!r}")
     return _run_strategy("debate", backends[0].name, settings, call, trace=trace, live=live)
+
+
+def tree(task: Any, *, model: Model = None, method: str = "bfs", temperature: float | None = None,
+         max_tokens: int | None = None, seed: int | None = None, trace: bool = True, live: Any = False,
+         **options: Any):
+    """Search over reasoning steps: ``method`` is bfs | dfs | mcts | best_of_n | self_consistency.
+
+    ``task`` is a question string or a task object (``Game24Task``,
+    ``ArithmeticTask``); ``options`` go to the search (``iterations``, ``branch``,
+    ``depth``, ``verifier``, ``prm`` …; see ``docs/trees.md``). Every node is
+    recorded in the trace store and can be rebuilt from SQL.
+
+    Examples
+    --------
+    >>> from reflectnb.strategies.tree import Game24Task
+    >>> r = reflectnb.tree(Game24Task("4 9 10 13"), method="mcts", iterations=10)   # doctest: +SKIP
+    >>> r.best_path, r.answer                                                       # doctest: +SKIP
+    """
+    from reflectnb.strategies.tree import tree_search
+
+    backend = load_model(model)
+    if temperature is not None or max_tokens is not None:
+        options["params"] = params_for(backend, temperature=0.7 if temperature is None else temperature,
+                                       max_tokens=max_tokens or 96, seed=seed)
+    if seed is not None:
+        options["seed"] = seed
+    settings = {"task": str(getattr(task, "question", task)), "method": method,
+                **{k: v for k, v in options.items() if isinstance(v, (str, int, float, bool))}}
+    return _run_strategy("tree", backend.name, settings,
+                         lambda rec: tree_search(backend, task, method, recorder=rec, **options),
+                         trace=trace, live=live)

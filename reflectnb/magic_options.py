@@ -111,7 +111,22 @@ def debate_parser() -> _Parser:
     return parser
 
 
-PARSERS = {"reflect": reflect_parser, "critique": critique_parser, "debate": debate_parser}
+def tree_parser() -> _Parser:
+    parser = _parser("tree", "Tree search over reasoning steps (Tree of Thoughts, ReST-MCTS*). The cell is the task.")
+    parser.add_argument("--method", choices=["bfs", "dfs", "mcts", "best_of_n", "self_consistency"],
+                        default="bfs", help="search method (default bfs)")
+    parser.add_argument("--iterations", type=_positive_int, help="MCTS iterations (default 100)")
+    parser.add_argument("-b", "--branch", type=_positive_int, help="children per expansion")
+    parser.add_argument("-d", "--depth", type=_positive_int, help="maximum depth (steps)")
+    parser.add_argument("-n", type=_positive_int, dest="n", help="samples for best_of_n / self_consistency")
+    parser.add_argument("--verifier", metavar="VAR", help="a function (state text) -> bool | float in this variable")
+    parser.add_argument("--game24", action="store_true", help="treat the cell as four numbers for the game of 24")
+    add_generation_options(parser)
+    add_output_options(parser)
+    return parser
+
+
+PARSERS = {"reflect": reflect_parser, "critique": critique_parser, "debate": debate_parser, "tree": tree_parser}
 
 
 def parse_line(magic: str, line: str) -> argparse.Namespace:

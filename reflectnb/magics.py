@@ -52,6 +52,11 @@ class ReflectMagics(Magics):
         """Multi-agent debate (Du et al. N agents, or MAD with a moderator)."""
         return self._loop("debate", line, cell)
 
+    @cell_magic
+    def tree(self, line: str, cell: str) -> Any:
+        """Tree search over reasoning steps (ToT BFS/DFS, MCTS, best-of-N, self-consistency)."""
+        return self._loop("tree", line, cell)
+
     @no_var_expand  # `$name` is bound as a SQL parameter, never pasted into the text by IPython
     @line_cell_magic
     def reflect_sql(self, line: str, cell: str | None = None) -> Any:
@@ -64,6 +69,10 @@ class ReflectMagics(Magics):
         def run():
             opts = parse_line(kind, line)
             task = self._task(kind, cell)
+            if getattr(opts, "game24", False):
+                from reflectnb.strategies.tree import Game24Task
+
+                task = Game24Task(task)
             return self._run_loop(kind, opts, task)
 
         return self._guard(run)
@@ -90,7 +99,10 @@ class ReflectMagics(Magics):
 
     def _options(self, kind: str, opts) -> dict[str, Any]:
         options = {k: v for k, v in vars(opts).items()
-                   if k not in ("output", "no_stream", "no_trace", "templates") and v is not None}
+                   if k not in ("output", "no_stream", "no_trace", "templates", "verifier", "game24")
+                   and v is not None}
+        if kind == "tree":
+            return self._tree_options(opts, options)
         options.setdefault("model", self.model or None)
         options.setdefault("temperature", self.temperature)
         options.setdefault("max_tokens", self.max_tokens)
@@ -98,6 +110,12 @@ class ReflectMagics(Magics):
             options["rounds"] = self.rounds
         if opts.templates:
             options["templates"] = self._variable(opts.templates, "--templates")
+        return options
+
+    def _tree_options(self, opts, options: dict[str, Any]) -> dict[str, Any]:
+        options.setdefault("model", self.model or None)
+        if opts.verifier:
+            options["verifier"] = self._variable(opts.verifier, "--verifier")
         return options
 
     def _variable(self, name: str, option: str) -> Any:
