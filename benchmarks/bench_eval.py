@@ -1,0 +1,79 @@
+"""Evaluation throughput on the embedded model: items per minute, batched across items vs one by one.
+
+For baseline and for reflect (Self-Refine, 1 round: draft, feedback, refine),
+the same items are run with ``batch_size=B`` (their generate calls merged into
+one call per step) and with ``batch_size=1``, in one process, after a warm-up
+generation. Greedy decoding, tracing off (the trace store has its own
+benchmark). The goal in the issue is >= 3x at batch 8. Ratios come from one
+run on this machine; the JSON goes to ``benchmarks/results/eval.json``.
+
+    python benchmarks/bench_eval.py [--items 8] [--batch 8] [--max-tokens 32]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+RESULTS = Path(__file__).resolve().parent / "results" / "eval.json"
+sys.path.insert(0, str(RESULTS.parents[2]))  # run from a checkout without installing
+
+
+def measure(tasks, method: str, backend, batch_size: int, max_tokens: int) -> dict:
+    from reflectnb.evaluate import compare
+
+    started = time.perf_counter()
+    result = compare(tasks, [method], model=backend, batch_size=batch_size, max_tokens=max_tokens,
+                     trace=False, progress=False)
+    seconds = time.perf_counter() - started
+    summary = result.summary().iloc[0]
+    return {"method": method, "batch_size": batch_size, "items": int(summary["n"]), "seconds": seconds,
+            "items_per_minute": 60 * int(summary["n"]) / seconds, "tokens_per_item": float(summary["tokens_per_item"]),
+            "accuracy": float(summary["accuracy"])}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--items", type=int, default=8)
+    parser.add_argument("--batch", type=int, default=8)
+    parser.add_argument("--max-tokens", type=int, default=32)
+    parser.add_argument("--methods", default="baseline,reflect(rounds=1)")
+    args = parser.parse_args()
+
+    import torch
+
+    from reflectnb.backends import load_model
+    from reflectnb.backends.base import GenerationParams
+    from reflectnb.evaluate import load_tasks
+    from reflectnb.evaluate.methods import split_top_level
+
+    backend = load_model("smollm2-135m")
+    backend.generate_one("Hello", GenerationParams(max_new_tokens=4))  # warm-up
+    tasks = load_tasks("rg:basic_arithmetic", n=args.items, seed=0)
+    rows = []
+    for method in split_top_level(args.methods):
+        batched = measure(tasks, method, backend, args.batch, args.max_tokens)
+        single = measure(tasks, method, backend, 1, args.max_tokens)
+        speedup = batched["items_per_minute"] / single["items_per_minute"]
+        rows.append({"method": method, "batched": batched, "unbatched": single, "speedup": speedup})
+        print(f"{method:>20}: batch {args.batch}: {batched['items_per_minute']:7.1f} items/min; "
+              f"batch 1: {single['items_per_minute']:7.1f} items/min; speedup {speedup:.2f}x")
+    report = {"device": "cpu", "threads": torch.get_num_threads(), "machine": platform.machine(),
+              "cpu_count": os.cpu_count(), "load_average_at_end": os.getloadavg(), "items": args.items,
+              "batch": args.batch, "max_tokens": args.max_tokens, "task": "rg:basic_arithmetic", "results": rows,
+              "goal": ">= 3x items per minute at batch 8"}
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(report, indent=2) + "\n")
+    print(f"wrote {RESULTS}")
+
+
+if __name__ == "__main__":
+    main()
