@@ -63,7 +63,7 @@ def test_a_killed_evaluation_resumes_and_completes_without_duplicates(trace_file
     model = ScriptedBackend(answers)
     result = compare(ROWS, ["baseline"], model=model, batch_size=2, progress=False)
 
-    assert [p.split("\n")[0] for c in model.calls for p in c.prompts] == ["What is 4 + 4?", "What is 5 + 5?"]
+    assert [p[0].content.split("\n")[0] for c in model.calls for p in c.prompts] == ["What is 4 + 4?", "What is 5 + 5?"]
     assert [r["item_id"] for r in result.rows] == [f"q{i}" for i in range(6)]
     assert result.summary().iloc[0][["n", "correct"]].tolist() == [6, 6]
     from reflectnb.store import open_store
