@@ -133,7 +133,8 @@ def test_a_file_locked_by_another_program_gives_a_clear_error_after_the_timeout(
 
 def test_a_write_ahead_log_that_cannot_be_replayed_is_quarantined_with_a_loud_warning(tmp_path):
     path = tmp_path / "crashed.duckdb"
-    open_store(path).run("reflect", "m", {}).__enter__()  # one checkpointed run
+    with open_store(path).run("reflect", "m", {}):  # one checkpointed run
+        pass
     crash = ("import duckdb, os, sys; con = duckdb.connect(sys.argv[1]); "
              "con.execute('PRAGMA disable_checkpoint_on_shutdown'); con.execute('SET checkpoint_threshold=\\'1GB\\''); "
              "[con.execute(\"INSERT INTO steps (run_id, text) SELECT 'x', 'y' || range FROM range(500)\") for _ in range(5)]; "

@@ -162,13 +162,15 @@ def test_a_write_problem_mid_run_never_raises_in_the_loop_and_is_reported_with_a
         holder.communicate("\n", timeout=30)
     folder = str(info.value).split("Parquet files in ", 1)[1].split(" (", 1)[0]
     saved = duckdb.sql(f"SELECT count(*) FROM read_parquet('{folder}/tokens-*.parquet')").fetchall()[0][0]
-    assert saved == 12 and sum(b.tables()[0][1].num_rows for b in run.unwritten) >= 3
+    kept_steps = sum(t.num_rows for b in run.unwritten for name, t in b.tables() if name == "steps")
+    assert saved == 12 and kept_steps == 3
     assert run.run_id in folder
 
 
 def test_a_run_left_running_by_a_dead_process_is_marked_interrupted_on_open(trace_file):
-    code = ("import os; from reflectnb.store import open_store; r = open_store().run('reflect', 'm', {}); "
-            "r.__enter__(); print(r.run_id, flush=True); os._exit(0)")
+    code = ("import os; from reflectnb.store import open_store; from reflectnb.trace import Step; "
+            "s = open_store(); r = s.run('reflect', 'm', {}); r.__enter__(); r.on_step(Step('draft', 'x')); "
+            "s.writer.flush(); print(r.run_id, flush=True); os._exit(0)  # killed mid-run")
     run_id = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
     time.sleep(0.1)
     status = open_store().sql("SELECT status FROM runs WHERE run_id = $r", {"r": run_id})["status"][0]

@@ -96,11 +96,11 @@ def test_the_cell_magic_binds_a_hostile_variable_as_a_value(ip):
     assert len(ip.run_line_magic("reflect_sql", "SELECT * FROM runs")) == 2
 
 
-@pytest.mark.xfail(strict=True, reason="IPython expands $name/{name} in a line magic's line before the magic "
-                   "sees it; reflectnb/magics.py must decorate reflect_sql with @no_var_expand")
-def test_the_line_magic_binds_a_hostile_variable_as_a_value(ip):
+def test_the_line_magic_binds_a_hostile_variable_as_a_value_not_expanded_by_ipython(ip):
     ip.user_ns["hostile"] = HOSTILE
     assert len(ip.run_line_magic("reflect_sql", "SELECT * FROM runs WHERE name = $hostile")) == 0
+    assert len(ip.run_line_magic("reflect_sql", "SELECT * FROM runs WHERE name = {hostile}")) == 0
+    assert len(ip.run_line_magic("reflect_sql", "SELECT * FROM runs")) == 2
 
 
 def test_the_magic_refuses_drop_as_a_one_line_usage_error(ip):

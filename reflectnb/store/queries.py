@@ -27,7 +27,7 @@ from typing import Any, Mapping, Sequence
 import duckdb
 import pandas as pd
 
-from reflectnb.errors import ReflectnbError, TraceStoreError
+from reflectnb.errors import ReflectnbError
 
 READ_TYPES = {"SELECT", "EXPLAIN", "PRAGMA", "CALL"}
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -77,8 +77,6 @@ def run_sql(db: Any, query: str, params: Mapping[str, Any] | Sequence[Any] | Non
             return frame
     except duckdb.Error as exc:
         raise QueryError(f"SQL error: {_first_line(exc)}") from None
-    except TraceStoreError:
-        raise
 
 
 def _execute(con: Any, statement: Any, params: Any) -> pd.DataFrame:

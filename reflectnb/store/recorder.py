@@ -3,7 +3,8 @@
 Contract (what the lead and the loops rely on)
 ----------------------------------------------
 * ``with store.run(kind, model, params) as run:`` inserts the run as
-  ``running``; on leaving, buffered rows are flushed (always, in ``finally``)
+  ``running`` (queued: it reaches the file with the first batch, within
+  ~0.2 s, so entering costs no disk write); on leaving, buffered rows are flushed (always, in ``finally``)
   and the status becomes ``completed``, ``interrupted`` (KeyboardInterrupt,
   re-raised) or ``failed`` (other exceptions, with the redacted error text,
   re-raised).
@@ -32,10 +33,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-import duckdb
-
 from reflectnb.errors import TraceStoreError
-from reflectnb.store.connection import open_error
 from reflectnb.store import rows
 from reflectnb.store.redact import redact, redact_text
 from reflectnb.store.writer import Batch, write_batches
@@ -67,16 +65,14 @@ class RunRecorder:
         self._result: dict[str, Any] = {}
         self._started = time.monotonic()
         self._problems: list[str] = []
+        self._final: tuple[str, list[Any]] = ("SELECT 1", [])
 
     # -- context manager ---------------------------------------------------------------
     def __enter__(self) -> "RunRecorder":
         row = {"run_id": self.run_id, "name": self.name, "kind": self.kind, "model": self.model,
                "params": rows.to_json(self.params), "status": "running", "started_at": rows.now(),
                "pid": os.getpid(), "host": socket.gethostname(), "reflectnb_version": _version()}
-        try:
-            write_batches(self.store.db, [_single("runs", [row], self.run_id)])
-        except duckdb.Error as exc:
-            raise open_error(self.store.path, exc) from None
+        self._pending.add("runs", _rows_builder("runs", [row]))  # written with the first batch
         return self
 
     def __exit__(self, exc_type, exc, tb) -> bool:
@@ -166,7 +162,7 @@ class RunRecorder:
             if pending:
                 self._pending.add(table, _rows_builder(table, list(pending)))
                 pending.clear()
-        if self._pending.parts:
+        if self._pending.parts or self._pending.statements:
             self.store.writer.submit(self._pending)
             self._pending = Batch(self.run_id)
 
@@ -174,11 +170,12 @@ class RunRecorder:
         try:
             if status != "completed":
                 self._keep_streamed()
-            self._submit()
+            self._final = self._update_statement(status, error)
+            self._pending.statements.append(self._final)
         finally:
+            self._submit()  # rows and the status update go in one transaction
             self.store.writer.flush(timeout=60.0)
             self._retry_failed()
-            self._update_run(status, error)
             self._report(raising)
 
     def _keep_streamed(self) -> None:
@@ -192,25 +189,21 @@ class RunRecorder:
         failed = self.store.writer.take_failed(self.run_id)
         if not failed:
             return
-        try:
-            write_batches(self.store.db, failed)
+        try:  # the status update again after the rows (it may have run before the run row existed)
+            write_batches(self.store.db, failed + [Batch(self.run_id, statements=[self._final])])
         except BaseException as exc:  # noqa: BLE001
             self.unwritten.extend(failed)
             self._problems.append(failed[0].error or str(exc))
 
-    def _update_run(self, status: str, error: str | None) -> None:
+    def _update_statement(self, status: str, error: str | None) -> tuple[str, list[Any]]:
         result = redact(dict(self._result))
         task = result.pop("task", None) or self.params.get("task")
         values = [status, error, time.monotonic() - self._started, self._counts["prompt"],
                   self._counts["completion"], self._counts["steps"], task, result.pop("final_answer", None),
                   result.pop("stop_reason", None), rows.to_json(result), self.run_id]
-        try:
-            with self.store.db.connect() as con:
-                con.execute("""UPDATE runs SET status = ?, error = ?, ended_at = now(), seconds = ?,
-                    prompt_tokens = ?, completion_tokens = ?, steps = ?, task = ?, final_answer = ?,
-                    stop_reason = ?, result = ? WHERE run_id = ?""", values)
-        except BaseException as exc:  # noqa: BLE001
-            self._problems.append(f"run status {status!r} not saved: {exc}")
+        return ("""UPDATE runs SET status = ?, error = ?, ended_at = now(), seconds = ?, prompt_tokens = ?,
+            completion_tokens = ?, steps = ?, task = ?, final_answer = ?, stop_reason = ?, result = ?
+            WHERE run_id = ?""", values)
 
     def _report(self, raising: bool) -> None:
         if not self._problems:
@@ -239,12 +232,6 @@ class RunRecorder:
 
 def _rows_builder(table: str, data: list[dict[str, Any]]):
     return lambda: rows.table(table, data)
-
-
-def _single(table: str, data: list[dict[str, Any]], run_id: str) -> Batch:
-    batch = Batch(run_id)
-    batch.add(table, _rows_builder(table, data))
-    return batch
 
 
 def _json(value: Any) -> str | None:

@@ -22,6 +22,7 @@ Non-goals: ordering between runs, retry forever.
 from __future__ import annotations
 
 import atexit
+import json
 import threading
 import time
 from collections import deque
@@ -43,6 +44,7 @@ class Batch:
 
     run_id: str
     parts: list[tuple[str, Builder]] = field(default_factory=list)
+    statements: list[tuple[str, list[Any]]] = field(default_factory=list)  # run after the inserts
     error: str | None = None
     _built: list[tuple[str, pa.Table]] | None = None
 
@@ -54,14 +56,14 @@ class Batch:
             self._built = [(name, build()) for name, build in self.parts]
         return self._built
 
-    def write(self, con: Any) -> None:
-        for name, data in self.tables():
-            rows.insert(con, name, data)
-
     def dump(self, folder: Path, number: int) -> list[Path]:
         """Write this batch's tables as Parquet files under ``folder``; returns the paths."""
         folder.mkdir(parents=True, exist_ok=True)
         paths = []
+        if self.statements:
+            path = folder / f"statements-{number:04d}.json"
+            path.write_text(json.dumps([[q, [str(v) for v in p]] for q, p in self.statements]))
+            paths.append(path)
         for i, (name, data) in enumerate(self.tables()):
             path = folder / f"{name}-{number:04d}-{i}.parquet"
             pq.write_table(data, path)
@@ -139,14 +141,22 @@ class Writer:
 
 
 def write_batches(db: Any, batches: list[Batch]) -> None:
-    """Write ``batches`` in one transaction (all or nothing)."""
+    """Write ``batches`` in one transaction (all or nothing), one INSERT per table.
+
+    The Arrow tables are built before the file lock is taken.
+    """
+    grouped: dict[str, list[pa.Table]] = {}
     for batch in batches:
-        batch.tables()  # build Arrow tables before taking the file lock
+        for name, data in batch.tables():
+            grouped.setdefault(name, []).append(data)
     with db.connect() as con:
         con.execute("BEGIN")
         try:
+            for name, tables in grouped.items():  # one INSERT per table, however many batches
+                rows.insert(con, name, tables[0] if len(tables) == 1 else pa.concat_tables(tables))
             for batch in batches:
-                batch.write(con)
+                for query, params in batch.statements:
+                    con.execute(query, params)
             con.execute("COMMIT")
         except BaseException:
             con.execute("ROLLBACK")

@@ -1,0 +1,163 @@
+"""Trace store benchmark: ingest rate, aggregate speed, tracing overhead on a real generation.
+
+Reports, measured in one run:
+
+* token rows/s into a DuckDB **file** through the Arrow bulk path (one
+  transaction: open, insert, commit, close), goal >= 1,000,000 rows/s; and
+  through the whole recorder path (TokenEvent objects → ``on_step`` →
+  background writer → file), which includes building the Arrow columns in Python;
+* a typical aggregate over 10 million token rows through ``TraceStore.sql``
+  (open read-only, query, close), goal < 0.5 s;
+* generation time traced ÷ untraced for the embedded SmolLM2-135M
+  (``reflectnb.backends.load_model("smollm2-135m")``), interleaved pairs,
+  median ratio, goal <= 1.02.
+
+Usage: ``python benchmarks/bench_store.py [--rows 10000000] [--pairs 8] [--tokens 48] [--skip-model]``.
+Writes ``benchmarks/results/store.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+
+from reflectnb.store import open_store, rows
+from reflectnb.trace import Generation, Message, Step, TokenEvent
+
+AGGREGATE = """SELECT run_id, count(*) AS tokens, avg(entropy) AS mean_entropy,
+    count(*) FILTER (WHERE is_reflection) AS reflections, avg(logprob) AS mean_logprob
+    FROM tokens GROUP BY run_id ORDER BY reflections DESC LIMIT 20"""
+
+
+def arrow_tokens(n: int, runs: int = 100) -> pa.Table:
+    """A token table of ``n`` synthetic rows built by DuckDB (fast), as Arrow."""
+    return duckdb.sql(f"""SELECT 'run-' || (range % {runs}) AS run_id, 0::INTEGER AS gen_index,
+        (range // 1000)::INTEGER AS step_index, 0::INTEGER AS row, (range % 1000)::INTEGER AS position,
+        (range % 49152)::BIGINT AS token_id, 'tok' || (range % 500) AS text, -random() AS logprob,
+        random() * 3 AS entropy, range % 97 = 0 AS is_reflection, NULL::DOUBLE AS schedule_value,
+        NULL::VARCHAR AS intervention FROM range({n})""").to_arrow_table()
+
+
+def ingest_arrow(folder: Path, n: int) -> dict:
+    store = open_store(folder / "ingest.duckdb")
+    data = arrow_tokens(n)
+    start = time.perf_counter()
+    with store.db.connect() as con:
+        rows.insert(con, "tokens", data)
+    seconds = time.perf_counter() - start
+    return {"rows": n, "seconds": seconds, "rows_per_s": n / seconds, "goal_rows_per_s": 1_000_000}
+
+
+def ingest_recorder(folder: Path, n: int, per_step: int = 500) -> dict:
+    store = open_store(folder / "recorder.duckdb")
+    tokens = [TokenEvent(0, i % per_step, i % 49152, f"tok{i % 500}", -0.5, 1.0, i % 97 == 0) for i in range(n)]
+    gens = [Generation("x", "m", "p", tokens[i:i + per_step], 3, per_step) for i in range(0, n, per_step)]
+    start = time.perf_counter()
+    with store.run("bench", "m", {}) as run:
+        loop_start = time.perf_counter()
+        for g in gens:
+            run.on_step(Step("generation", g.text, generation=g))
+        loop_seconds = time.perf_counter() - loop_start
+    seconds = time.perf_counter() - start
+    return {"rows": n, "seconds": seconds, "rows_per_s": n / seconds,
+            "on_step_seconds_in_loop": loop_seconds, "steps": len(gens)}
+
+
+def aggregate(folder: Path, n: int) -> dict:
+    store = open_store(folder / "big.duckdb")
+    start = time.perf_counter()
+    with store.db.connect() as con:
+        for offset in range(0, n, 2_000_000):
+            rows.insert(con, "tokens", arrow_tokens(min(2_000_000, n - offset)))
+    load = time.perf_counter() - start
+    times = []
+    for _ in range(5):
+        t = time.perf_counter()
+        frame = store.sql(AGGREGATE)
+        times.append(time.perf_counter() - t)
+    size = (folder / "big.duckdb").stat().st_size
+    return {"rows": n, "load_seconds": load, "query_seconds_median": statistics.median(times),
+            "query_seconds_first": times[0], "result_rows": len(frame), "file_mb": size / 2**20,
+            "goal_seconds": 0.5}
+
+
+def overhead(folder: Path, pairs: int, tokens: int) -> dict:
+    from reflectnb.backends import load_model
+    from reflectnb.backends.base import GenerationParams
+
+    backend = load_model("smollm2-135m")
+    store = open_store(folder / "overhead.duckdb")
+    params = GenerationParams(max_new_tokens=tokens, temperature=0.0)
+    prompt = [[Message("user", "Explain in detail why the sky is blue, step by step.")]]
+    backend.generate(prompt, params)  # warm up
+
+    def untraced() -> float:
+        t = time.perf_counter()
+        backend.generate(prompt, params)
+        return time.perf_counter() - t
+
+    def traced() -> float:
+        t = time.perf_counter()
+        with store.run("generate", backend.name, params.to_dict()) as run:
+            gen = backend.generate(prompt, params, on_token=run.on_token)[0]
+            run.on_step(Step("generation", gen.text, generation=gen))
+            run.set_result(gen.text, gen.finish_reason)
+        return time.perf_counter() - t
+
+    ratios, plain, with_trace = [], [], []
+    for i in range(pairs):
+        a, b = (untraced(), traced()) if i % 2 == 0 else tuple(reversed((traced(), untraced())))
+        plain.append(a)
+        with_trace.append(b)
+        ratios.append(b / a)
+    return {"pairs": pairs, "max_new_tokens": tokens, "untraced_median_s": statistics.median(plain),
+            "traced_median_s": statistics.median(with_trace), "ratio_median": statistics.median(ratios),
+            "ratio_of_medians": statistics.median(with_trace) / statistics.median(plain), "goal_ratio": 1.02}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=10_000_000)
+    parser.add_argument("--ingest-rows", type=int, default=2_000_000)
+    parser.add_argument("--pairs", type=int, default=8)
+    parser.add_argument("--tokens", type=int, default=48)
+    parser.add_argument("--skip-model", action="store_true")
+    args = parser.parse_args()
+    results: dict = {"duckdb": duckdb.__version__, "machine": platform.platform(), "cpus": _cpus()}
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        results["ingest_arrow"] = ingest_arrow(folder, args.ingest_rows)
+        print(f"ingest (Arrow bulk path, file): {results['ingest_arrow']['rows_per_s']:,.0f} rows/s")
+        results["ingest_recorder"] = ingest_recorder(folder, min(args.ingest_rows, 1_000_000))
+        print(f"ingest (recorder path, TokenEvent → file): {results['ingest_recorder']['rows_per_s']:,.0f} rows/s")
+        results["aggregate"] = aggregate(folder, args.rows)
+        agg = results["aggregate"]
+        print(f"aggregate over {agg['rows']:,} token rows: {agg['query_seconds_median']:.3f} s median "
+              f"(first {agg['query_seconds_first']:.3f} s; file {agg['file_mb']:.0f} MB)")
+        if not args.skip_model:
+            results["overhead"] = overhead(folder, args.pairs, args.tokens)
+            o = results["overhead"]
+            print(f"tracing overhead: traced ÷ untraced = {o['ratio_median']:.3f} (median of {o['pairs']} pairs; "
+                  f"ratio of medians {o['ratio_of_medians']:.3f})")
+    out = Path(__file__).parent / "results" / "store.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(results, indent=2))
+    print(f"wrote {out}")
+
+
+def _cpus() -> int:
+    import os
+
+    return os.cpu_count() or 0
+
+
+if __name__ == "__main__":
+    main()
