@@ -23,7 +23,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-__version__ = "0.1.0"
+from reflectnb.version import __version__
 
 _LAZY = {
     "load_model": ("reflectnb.backends", "load_model"),
@@ -35,6 +35,7 @@ _LAZY = {
     "critique": ("reflectnb.api", "critique"),
     "debate": ("reflectnb.api", "debate"),
     "tree": ("reflectnb.api", "tree"),
+    "compare": ("reflectnb.evaluate", "compare"),
     "traces": ("reflectnb.store", None),
 }
 

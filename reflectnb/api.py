@@ -23,37 +23,10 @@ from typing import Any, Callable, Iterator, Sequence
 
 from reflectnb.backends import Backend, load_model
 from reflectnb.backends.base import GenerationParams, Prompt
+from reflectnb.backends.params import params_for
 from reflectnb.trace import FanOut, ListRecorder, Recorder
 
 Model = str | Backend | None
-
-
-def params_for(backend: Backend, *, temperature: float | None = 0.0, max_tokens: int | None = 256,
-               seed: int | None = None, schedule: Any = None, variants: str = "exact",
-               **extra: Any) -> GenerationParams:
-    """Generation settings for ``backend``, with ``schedule`` turned into a processor.
-
-    ``variants`` picks which spellings of the reflection words the schedule
-    biases (``"exact"``, ``"exact+space"``, ``"all_case_space"``; see docs/decoding.md).
-    """
-    processors = tuple(_processors(backend, schedule, variants))
-    return GenerationParams(max_new_tokens=max_tokens or 256, temperature=temperature or 0.0,
-                            seed=seed, logits_processors=processors, **extra)
-
-
-def _processors(backend: Backend, schedule: Any, variants: str = "exact") -> list[Any]:
-    if schedule is None or (isinstance(schedule, str) and schedule.strip().lower() in ("", "none")):
-        return []
-    from reflectnb.decoding import build_processor
-
-    tokenizer = getattr(backend, "tokenizer", None)
-    if tokenizer is None:
-        from reflectnb.errors import CapabilityError
-
-        raise CapabilityError(f"a reflection-token schedule needs a local model with a tokenizer; "
-                              f"{backend.name!r} has none (schedules cannot run over HTTP)")
-    processor = build_processor(schedule, tokenizer, variants=variants)
-    return [processor] if processor is not None else []
 
 
 @contextlib.contextmanager
@@ -208,7 +181,7 @@ def reflect(task: str, *, model: Model = None, rounds: int = 3, history: str = "
     >>> result = reflectnb.reflect("Write a haiku about rain.", rounds=2)   # doctest: +SKIP
     >>> result.answer, result.stop_reason, result.run_id                    # doctest: +SKIP
     """
-    from reflectnb import strategies
+    import reflectnb.strategies as strategies
 
     backend = load_model(model)
     params = params_for(backend, temperature=temperature, max_tokens=max_tokens, seed=seed, schedule=schedule)
@@ -231,7 +204,7 @@ def critique(task: str, *, model: Model = None, critic: Model = None, rounds: in
     >>> result = reflectnb.critique("What is 12 * 13?", rounds=1)   # doctest: +SKIP
     >>> result.first_wrong_step, result.answer                       # doctest: +SKIP
     """
-    from reflectnb import strategies
+    import reflectnb.strategies as strategies
 
     actor = load_model(model)
     judge = load_model(critic) if critic else actor
@@ -257,7 +230,7 @@ def debate(question: str, *, model: Model = None, models: Sequence[Model] | str 
     >>> result = reflectnb.debate("Is 91 prime?", agents=3, rounds=2)   # doctest: +SKIP
     >>> result.answer, result.votes                                      # doctest: +SKIP
     """
-    from reflectnb import strategies
+    import reflectnb.strategies as strategies
     from reflectnb.errors import OptionError
 
     names = [m.strip() for m in models.split(",")] if isinstance(models, str) else list(models or [])

@@ -19,7 +19,7 @@ from typing import Any, Mapping
 from reflectnb.errors import OptionError
 
 
-class _Parser(argparse.ArgumentParser):
+class OptionParser(argparse.ArgumentParser):
     """An ArgumentParser that raises instead of printing and exiting."""
 
     def error(self, message: str):  # type: ignore[override]
@@ -29,7 +29,7 @@ class _Parser(argparse.ArgumentParser):
         raise OptionError(message or f"%{self.prog}: bad options")
 
 
-def _positive_int(value: str) -> int:
+def positive_int(value: str) -> int:
     try:
         number = int(value)
     except ValueError:
@@ -39,7 +39,7 @@ def _positive_int(value: str) -> int:
     return number
 
 
-def _non_negative_float(value: str) -> float:
+def non_negative_float(value: str) -> float:
     try:
         number = float(value)
     except ValueError:
@@ -53,8 +53,8 @@ def add_generation_options(parser: argparse.ArgumentParser) -> None:
     """Options every generating magic shares."""
     group = parser.add_argument_group("generation")
     group.add_argument("-m", "--model", help="model name (default: %%config ReflectMagics.model)")
-    group.add_argument("-t", "--temperature", type=_non_negative_float, help="0 = greedy (default 0)")
-    group.add_argument("--max-tokens", type=_positive_int, dest="max_tokens",
+    group.add_argument("-t", "--temperature", type=non_negative_float, help="0 = greedy (default 0)")
+    group.add_argument("--max-tokens", type=positive_int, dest="max_tokens",
                        help="new tokens per generation (default 256)")
     group.add_argument("--seed", type=int, help="random seed for sampling")
     group.add_argument("--schedule", help='reflection-token schedule, e.g. "cyclic(amplitude=5, period=600)"')
@@ -70,14 +70,14 @@ def add_output_options(parser: argparse.ArgumentParser) -> None:
                        help="do not write this run to the trace store")
 
 
-def _parser(prog: str, description: str) -> _Parser:
-    return _Parser(prog=prog, description=description, add_help=False,
+def _parser(prog: str, description: str) -> OptionParser:
+    return OptionParser(prog=prog, description=description, add_help=False,
                    formatter_class=argparse.RawDescriptionHelpFormatter)
 
 
-def reflect_parser() -> _Parser:
+def reflect_parser() -> OptionParser:
     parser = _parser("reflect", "Draft -> self-feedback -> refine (Self-Refine). The cell is the task.")
-    parser.add_argument("-r", "--rounds", type=_positive_int, default=None, help="max feedback rounds (default 3)")
+    parser.add_argument("-r", "--rounds", type=positive_int, default=None, help="max feedback rounds (default 3)")
     parser.add_argument("--history", choices=["full", "last"], help="what the refiner sees (default full)")
     parser.add_argument("--tone", help="feedback tone variant, e.g. encouraging or strict")
     parser.add_argument("--templates", metavar="VAR", help="a dict of prompt templates in this variable")
@@ -86,9 +86,9 @@ def reflect_parser() -> _Parser:
     return parser
 
 
-def critique_parser() -> _Parser:
+def critique_parser() -> OptionParser:
     parser = _parser("critique", "An actor answers step by step; a critic judges each step; the actor revises.")
-    parser.add_argument("-r", "--rounds", type=_positive_int, default=None, help="critique rounds (default 1)")
+    parser.add_argument("-r", "--rounds", type=positive_int, default=None, help="critique rounds (default 1)")
     parser.add_argument("--critic", help="critic model (default: the actor's model)")
     parser.add_argument("--refine-policy", choices=["always", "if_wrong"], dest="refine_policy",
                         help="when the actor revises (default always)")
@@ -98,11 +98,11 @@ def critique_parser() -> _Parser:
     return parser
 
 
-def debate_parser() -> _Parser:
+def debate_parser() -> OptionParser:
     parser = _parser("debate", "Multi-agent debate: MAD (affirmative/negative/moderator) or Du et al. (N agents).")
     parser.add_argument("--method", choices=["du", "mad"], default="du", help="debate protocol (default du)")
-    parser.add_argument("-r", "--rounds", type=_positive_int, default=None, help="debate rounds (default 2; MAD 3)")
-    parser.add_argument("-a", "--agents", type=_positive_int, default=None, help="number of agents (du; default 3)")
+    parser.add_argument("-r", "--rounds", type=positive_int, default=None, help="debate rounds (default 2; MAD 3)")
+    parser.add_argument("-a", "--agents", type=positive_int, default=None, help="number of agents (du; default 3)")
     parser.add_argument("--models", help="comma-separated models, one per agent (du) or per role (mad)")
     parser.add_argument("--aggregator", choices=["majority", "judge"], help="how du picks the answer")
     parser.add_argument("--templates", metavar="VAR", help="a dict of prompt templates in this variable")
@@ -111,14 +111,14 @@ def debate_parser() -> _Parser:
     return parser
 
 
-def tree_parser() -> _Parser:
+def tree_parser() -> OptionParser:
     parser = _parser("tree", "Tree search over reasoning steps (Tree of Thoughts, ReST-MCTS*). The cell is the task.")
     parser.add_argument("--method", choices=["bfs", "dfs", "mcts", "best_of_n", "self_consistency"],
                         default="bfs", help="search method (default bfs)")
-    parser.add_argument("--iterations", type=_positive_int, help="MCTS iterations (default 100)")
-    parser.add_argument("-b", "--branch", type=_positive_int, help="children per expansion")
-    parser.add_argument("-d", "--depth", type=_positive_int, help="maximum depth (steps)")
-    parser.add_argument("-n", type=_positive_int, dest="n", help="samples for best_of_n / self_consistency")
+    parser.add_argument("--iterations", type=positive_int, help="MCTS iterations (default 100)")
+    parser.add_argument("-b", "--branch", type=positive_int, help="children per expansion")
+    parser.add_argument("-d", "--depth", type=positive_int, help="maximum depth (steps)")
+    parser.add_argument("-n", type=positive_int, dest="n", help="samples for best_of_n / self_consistency")
     parser.add_argument("--verifier", metavar="VAR", help="a function (state text) -> bool | float in this variable")
     parser.add_argument("--game24", action="store_true", help="treat the cell as four numbers for the game of 24")
     add_generation_options(parser)

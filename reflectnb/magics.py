@@ -23,7 +23,7 @@ from reflectnb.magic_options import fill_cell, parse_line
 
 @magics_class
 class ReflectMagics(Magics):
-    """``%reflectnb``, ``%%reflect``, ``%%critique``, ``%%debate`` and ``%reflect_sql``."""
+    """``%reflectnb``, ``%%reflect``, ``%%critique``, ``%%debate``, ``%%tree``, ``%reflect_sql``, ``%reflect_eval``."""
 
     model = Unicode("", help="Default model name for the magics ('' = REFLECTNB_MODEL or smollm2-135m)").tag(config=True)
     temperature = Float(0.0, help="Default sampling temperature (0 = greedy)").tag(config=True)
@@ -64,6 +64,13 @@ class ReflectMagics(Magics):
         from reflectnb.store.sql_magic import reflect_sql
 
         return self._guard(lambda: reflect_sql(line, cell, self.shell.user_ns))
+
+    @line_magic
+    def reflect_eval(self, line: str) -> Any:
+        """Compare methods on a task set with a verifier (accuracy with CIs, reflection outcomes)."""
+        from reflectnb.evaluate.magic import reflect_eval
+
+        return self._guard(lambda: reflect_eval(line, self.shell.user_ns))
 
     def _loop(self, kind: str, line: str, cell: str) -> Any:
         def run():

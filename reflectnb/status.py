@@ -52,7 +52,7 @@ class StatusReport:
 
 def status_report(model: str | None = None) -> StatusReport:
     """Build the report without loading any model."""
-    from reflectnb import __version__
+    from reflectnb.version import __version__
     from reflectnb.backends import known_models, loaded_models
 
     return StatusReport(version=__version__, model=model or default_model(), traces=trace_path(),

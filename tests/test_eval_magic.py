@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from reflectnb.errors import CapabilityError
+
 from reflectnb.backends.scripted import ScriptedBackend
 from reflectnb.errors import OptionError
 from reflectnb.evaluate.magic import parse_eval_line, reflect_eval, reflect_eval_parser
@@ -34,7 +36,7 @@ def test_tasks_model_and_checker_come_from_notebook_variables():
 
 def test_the_schedule_option_reaches_every_method_without_one():
     ns = namespace()
-    with pytest.raises(Exception, match="decoding schedule, which needs a local model"):
+    with pytest.raises(CapabilityError, match="schedule needs a local model with a tokenizer; .scripted. has none"):
         reflect_eval("qs --methods baseline -m model --schedule 'constant(2)' --no-trace --no-stream", ns)
 
 

@@ -24,21 +24,21 @@ from typing import Any
 from reflectnb.errors import OptionError
 from reflectnb.evaluate.methods import METHODS, Method, parse_methods
 from reflectnb.evaluate.result import EvalResult
-from reflectnb.magic_options import (_non_negative_float, _Parser, _positive_int, add_generation_options,
+from reflectnb.magic_options import (non_negative_float, OptionParser, positive_int, add_generation_options,
                                      add_output_options)
 
 
-def reflect_eval_parser() -> _Parser:
+def reflect_eval_parser() -> OptionParser:
     """The option parser of ``%reflect_eval`` (its ``format_help()`` is the magic's help)."""
-    parser = _Parser(prog="reflect_eval", add_help=False, formatter_class=argparse.RawDescriptionHelpFormatter,
+    parser = OptionParser(prog="reflect_eval", add_help=False, formatter_class=argparse.RawDescriptionHelpFormatter,
                      description="Compare methods on a task set with a verifier: accuracy (Wilson CI), "
                                  "paired tests, tokens/time per item, reflection outcomes.")
     parser.add_argument("tasks", help="a variable (DataFrame, list of dicts, TaskSet), rg:<dataset> or a JSONL path")
     parser.add_argument("--methods", default="baseline,reflect",
                         help=f"comma-separated, from {', '.join(METHODS)}; options as reflect(rounds=2), "
                              "schedules as baseline@cyclic(amplitude=5,period=60) (default baseline,reflect)")
-    parser.add_argument("-n", "--items", type=_positive_int, dest="n", help="number of items (reasoning-gym default 10)")
-    parser.add_argument("--batch-size", type=_positive_int, dest="batch_size", default=8,
+    parser.add_argument("-n", "--items", type=positive_int, dest="n", help="number of items (reasoning-gym default 10)")
+    parser.add_argument("--batch-size", type=positive_int, dest="batch_size", default=8,
                         help="items run together (default 8; 1 = one by one)")
     parser.add_argument("--checker", default="exact",
                         help="exact, numeric, numeric:TOL, regex, or a function variable (predicted, gold) -> bool")
@@ -46,7 +46,7 @@ def reflect_eval_parser() -> _Parser:
                         help="auto, tag, boxed, final_answer, answer_is, last_number, last_line, or a function variable")
     parser.add_argument("--eval-id", dest="eval_id", help="name of the evaluation in the trace store (resumes it)")
     parser.add_argument("--fresh", action="store_true", help="do not resume: start a new eval id")
-    parser.add_argument("--confidence", type=_non_negative_float, default=0.95, help="interval level (default 0.95)")
+    parser.add_argument("--confidence", type=non_negative_float, default=0.95, help="interval level (default 0.95)")
     add_generation_options(parser)
     add_output_options(parser)
     return parser

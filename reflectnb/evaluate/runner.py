@@ -42,24 +42,10 @@ from reflectnb.trace import ListRecorder
 def generation_params(backend: Backend, method: Method, *, temperature: float, max_tokens: int,
                       seed: int | None) -> GenerationParams:
     """Settings for ``method`` on ``backend``, with its schedule turned into a logits processor."""
-    processors: tuple[Any, ...] = ()
-    if method.schedule is not None:
-        processors = _schedule_processors(backend, method)
-    return GenerationParams(max_new_tokens=max_tokens, temperature=temperature, seed=seed,
-                            logits_processors=processors)
+    from reflectnb.backends.params import params_for
 
-
-def _schedule_processors(backend: Backend, method: Method) -> tuple[Any, ...]:
-    tokenizer = getattr(backend, "tokenizer", None)
-    if tokenizer is None:
-        from reflectnb.errors import CapabilityError
-
-        raise CapabilityError(f"method {method.label!r} has a decoding schedule, which needs a local model with a "
-                              f"tokenizer; {backend.name!r} has none")
-    from reflectnb.decoding import build_processor
-
-    processor = build_processor(method.schedule, tokenizer)
-    return (processor,) if processor is not None else ()
+    return params_for(backend, temperature=temperature, max_tokens=max_tokens, seed=seed,
+                      schedule=method.schedule)
 
 
 def run_eval(tasks: TaskSet, methods: Sequence[Method], backend: Backend, *, eval_id: str, batch_size: int = 8,

@@ -243,6 +243,6 @@ def _message(m: Any) -> dict[str, Any]:
 
 
 def _version() -> str:
-    from reflectnb import __version__
+    from reflectnb.version import __version__
 
     return __version__
