@@ -68,6 +68,7 @@ class Decoder:
         self._ends: list[int] = []  # text offset where each event's piece ends
         self.interventions: list[dict[str, Any]] = []
         self.text, self.published, self.live = "", 0, True
+        self.bias: dict[int, float] = {}  # token id -> logit bias, added after the user's processors
         self.stop_ids = stop_ids_of(model, tokenizer)
         self.generator = torch.Generator(device="cpu")
         if sampling.seed is not None:
@@ -111,8 +112,10 @@ class Decoder:
         input_ids = torch.tensor([self.all_ids], device=scores.device)
         for processor in self.sampling.processors:
             scores = processor(input_ids, scores)
-        if ban:
+        if ban or self.bias:
             scores = scores.clone()
+            for token_id, value in self.bias.items():
+                scores[0, token_id] += value
             scores[0, list(ban)] = float("-inf")
         logp = torch.log_softmax(warp(scores.float(), self.sampling), dim=-1)[0]
         if self.sampling.temperature == 0:
@@ -179,12 +182,18 @@ class Decoder:
         """Drop everything added after ``mark`` (events already published cannot be dropped)."""
         if mark.length < self.published:
             raise RuntimeError("cannot go back past tokens already published to on_token")
-        self.past.crop(len(self.prompt_ids) + mark.length)
+        self._crop_cache(len(self.prompt_ids) + mark.length)
         del self.ids[mark.length:], self.events[mark.length:], self._ends[mark.length:]
         self.text = self.tokenizer.decode(self.ids, skip_special_tokens=False)
         self.logits, self.last_hidden = mark.logits, mark.last_hidden
         if self.keep_hidden:
             self._hidden = [self.hidden_states()[: len(self.prompt_ids) + mark.length]]
+
+    def _crop_cache(self, length: int) -> None:
+        """Keep the first ``length`` positions of the KV cache (transformers 5 crops by a negative count)."""
+        extra = self.past.get_seq_length() - length
+        if extra > 0:
+            self.past.crop(-extra)
 
     # -- a plain run -----------------------------------------------------------
     def generate(self, limit: int, stop_ids: Sequence[int] | None = None, stop_strings: Sequence[str] = (),
@@ -232,7 +241,7 @@ class Decoder:
 
     def _state_after(self, length: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Logits and hidden state after the first ``length`` added ids (one re-run of the last id)."""
-        self.past.crop(len(self.prompt_ids) + length - 1)
+        self._crop_cache(len(self.prompt_ids) + length - 1)
         last = self.all_ids[len(self.prompt_ids) + length - 1]
         keep_hidden, self.keep_hidden = self.keep_hidden, False
         self._feed([last])
