@@ -120,13 +120,13 @@ class BudgetForcing(Controller):
         ended_by, ignored = self._think(dec, start, budget)
         think_tokens = len(dec.ids) - start
         delimiter = answer_delimiter(dec.text, self.answer_start, self.answer_prefix)
-        answer_at = len(dec.ids)
         dec.note("answer_delimiter", text=delimiter, reason=ended_by)
         dec.force(delimiter, "forced:answer")
+        answer_at, answer_text_at = len(dec.ids), len(dec.text)
         reason = dec.generate(self.max_answer) if self.max_answer else "stop"
         return ("stop" if reason == "stop" else "length"), {
             "think_tokens": think_tokens, "ignored": ignored, "thinking_ended_by": ended_by,
-            "answer_position": answer_at, "answer": dec.tokenizer.decode(dec.ids[answer_at:])}
+            "answer_position": answer_at, "answer": dec.text[answer_text_at:]}
 
     def _think(self, dec: Decoder, start: int, budget: int) -> tuple[str, int]:
         """Thinking rounds; returns what ended thinking (``"model"`` or ``"budget"``) and how many ends were ignored."""
