@@ -83,7 +83,8 @@ def _run_strategy(kind: str, model_name: str, settings: dict[str, Any], call: Ca
             result = call(recorder)
             if run is not None:
                 answer = getattr(result, "answer", getattr(result, "final_answer", None))
-                run.set_result(answer, getattr(result, "stop_reason", None))
+                task = getattr(result, "task", None) or getattr(result, "question", None) or settings.get("task")
+                run.set_result(answer, getattr(result, "stop_reason", None), task=task)
                 result.run_id = run.run_id
             return result
     except KeyboardInterrupt as interrupt:
