@@ -31,61 +31,60 @@ Model = str | Backend | None
 
 @contextlib.contextmanager
 def traced_run(kind: str, model_name: str, settings: dict[str, Any], *, trace: bool = True,
-               live: Any = None) -> Iterator[tuple[Recorder, Any]]:
-    """Open a trace-store run and a live view; yield ``(recorder, run)``.
+               live: Any = None) -> Iterator[tuple[Recorder, Any, Any]]:
+    """Open a trace-store run and a live view; yield ``(recorder, run, view)``.
 
     ``run`` is the store's run recorder (``None`` with ``trace=False``): call
-    ``run.set_result(...)`` when done. The live view, if any, is displayed first.
+    ``run.set_result(...)`` when done. ``view`` is the live view or ``None``; it
+    is displayed before the run starts and marked finished when it ends.
     """
     view = _live_view(kind, live)
-    if not trace:
-        yield FanOut(ListRecorder(), view) if view is not None else ListRecorder(), None
-        _finish_view(view, "completed")
-        return
-    from reflectnb.store import open_store
-
     status = "failed"
     try:
-        with open_store().run(kind, model_name, settings) as run:
-            yield (FanOut(run, view) if view is not None else run), run
-            status = "completed"
+        if not trace:
+            yield (FanOut(ListRecorder(), view) if view is not None else ListRecorder()), None, view
+        else:
+            from reflectnb.store import open_store
+
+            with open_store().run(kind, model_name, settings) as run:
+                yield (FanOut(run, view) if view is not None else run), run, view
+        status = "completed"
     except KeyboardInterrupt:
         status = "interrupted"
         raise
     finally:
-        _finish_view(view, status)
+        if view is not None and getattr(view, "status", "running") == "running":
+            view.finish(status)
 
 
 def _live_view(kind: str, live: Any) -> Any:
     if live is None or live is False:
         return None
     if live is True:
+        from IPython.display import display
+
         from reflectnb.widgets import LiveView
 
         view = LiveView(kind=kind)
-        from IPython.display import display
-
         display(view)
         return view
     return live  # a view the caller made
-
-
-def _finish_view(view: Any, status: str) -> None:
-    if view is not None and hasattr(view, "finish"):
-        view.finish(status)
 
 
 def _run_strategy(kind: str, model_name: str, settings: dict[str, Any], call: Callable[[Recorder], Any],
                   *, trace: bool, live: Any) -> Any:
     run = None
     try:
-        with traced_run(kind, model_name, settings, trace=trace, live=live) as (recorder, run):
+        with traced_run(kind, model_name, settings, trace=trace, live=live) as (recorder, run, view):
             result = call(recorder)
+            answer = getattr(result, "answer", getattr(result, "final_answer", None))
+            stop_reason = getattr(result, "stop_reason", None)
             if run is not None:
-                answer = getattr(result, "answer", getattr(result, "final_answer", None))
                 task = getattr(result, "task", None) or getattr(result, "question", None) or settings.get("task")
-                run.set_result(answer, getattr(result, "stop_reason", None), task=task)
+                run.set_result(answer, stop_reason, task=task)
                 result.run_id = run.run_id
+            if view is not None:
+                view.finish("completed", stop_reason, answer)
             return result
     except KeyboardInterrupt as interrupt:
         partial = getattr(interrupt, "partial_result", None)

@@ -1,0 +1,54 @@
+import { describe, expect, it } from "vitest";
+import tokens, { describe as describeToken, TokenState, TokensState, tokenValue } from "../src/tokens";
+import { heat } from "../src/dom";
+import { FakeModel } from "./fake";
+
+function tok(over: Partial<TokenState>): TokenState {
+  return { position: 0, text: "a", logprob: -0.5, entropy: 1.0, is_reflection: false, schedule_value: null,
+    intervention: null, top: null, ...over };
+}
+
+function mount(s: TokensState) {
+  const model = new FakeModel(s as unknown as Record<string, unknown>);
+  const host = document.createElement("div");
+  tokens.render({ model: model as never, el: host });
+  return { model, host };
+}
+
+describe("token view", () => {
+  it("colours by entropy or by negative logprob", () => {
+    expect(tokenValue(tok({}), "entropy")).toBe(1.0);
+    expect(tokenValue(tok({}), "logprob")).toBe(0.5);
+    expect(tokenValue(tok({ logprob: null }), "logprob")).toBeNull();
+  });
+
+  it("maps values onto a clamped white-to-hue scale", () => {
+    expect(heat(0)).toBe("hsl(12, 85%, 97%)");
+    expect(heat(5)).toBe(heat(1));
+    expect(heat(Number.NaN)).toBe(heat(0));
+  });
+
+  it("renders one span per token, underlines reflection tokens and explains a token on hover", () => {
+    const { host } = mount({ tokens: [tok({ text: "Wait", is_reflection: true, top: [["Wait", -0.1], ["But", -2]] }), tok({ position: 1, text: "," })],
+      color_by: "entropy", scale_max: 2 });
+    const spans = host.querySelectorAll(".rnb-tok");
+    expect(spans.length).toBe(2);
+    expect(spans[0].classList.contains("reflection")).toBe(true);
+    spans[0].dispatchEvent(new Event("mouseenter"));
+    expect(host.querySelector(".rnb-tip")?.textContent).toBe(describeToken(tok({ text: "Wait", is_reflection: true, top: [["Wait", -0.1], ["But", -2]] })));
+  });
+
+  it("switches the colouring through the synced state", () => {
+    const { model, host } = mount({ tokens: [tok({})], color_by: "entropy", scale_max: 2 });
+    (host.querySelector("button") as HTMLButtonElement).click();
+    expect(model.get("color_by")).toBe("logprob");
+    expect(host.querySelector("button")?.textContent).toContain("logprob");
+  });
+
+  it("shows hostile token text as text", () => {
+    const { host } = mount({ tokens: [tok({ text: "<img src=x onerror=alert(1)>", top: [["<script>", -1]] })], color_by: "entropy", scale_max: 1 });
+    host.querySelector(".rnb-tok")!.dispatchEvent(new Event("mouseenter"));
+    expect(host.querySelectorAll("img, script, [onerror]").length).toBe(0);
+    expect(host.textContent).toContain("<img src=x onerror=alert(1)>");
+  });
+});
