@@ -61,13 +61,9 @@ def _live_view(kind: str, live: Any) -> Any:
     if live is None or live is False:
         return None
     if live is True:
-        from IPython.display import display
-
         from reflectnb.widgets import LiveView
 
-        view = LiveView(kind=kind)
-        display(view)
-        return view
+        return LiveView(kind=kind).show()
     return live  # a view the caller made
 
 

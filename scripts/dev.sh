@@ -53,7 +53,9 @@ case "$job" in
     setup_python; setup_js; convert_model
     log "running notebooks/00-quickstart.ipynb headless"
     mkdir -p build
+    # Widget state is not stored, so the HTML shows each widget's static (escaped) fallback.
     .venv/bin/jupyter nbconvert --to html --execute --ExecutePreprocessor.timeout=900 \
+      --ExecutePreprocessor.store_widget_state=False \
       --output-dir build notebooks/00-quickstart.ipynb
     echo "rendered notebook: $(pwd)/build/00-quickstart.html" ;;
   test)

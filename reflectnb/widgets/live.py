@@ -141,6 +141,14 @@ class LiveView(anywidget.AnyWidget):
     def on_score(self, score: Score) -> None:
         pass
 
+    def show(self) -> "LiveView":
+        """Display the view and keep its display handle, so :meth:`finish` can refresh the
+        static fallback (what nbconvert, GitHub and terminals show) with the whole run."""
+        from IPython.display import display
+
+        self._handle = display(self, display_id=True)
+        return self
+
     def finish(self, status: str, stop_reason: str | None = None, final_answer: str | None = None) -> None:
         """Mark the run finished (``completed`` | ``interrupted`` | ``failed``)."""
         self._listener.close()
@@ -150,6 +158,8 @@ class LiveView(anywidget.AnyWidget):
             self.stop_reason = stop_reason
         if final_answer is not None:
             self.final_answer = str(final_answer)
+        if getattr(self, "_handle", None) is not None:
+            self._handle.update(self)
 
     # -- display --------------------------------------------------------------------
     def _repr_mimebundle_(self, **kwargs: Any) -> Any:
