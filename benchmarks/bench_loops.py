@@ -1,0 +1,89 @@
+"""Loops benchmark on the embedded model, ratios measured in one run.
+
+* A 4-agent Du et al. debate round, agents batched into one ``generate`` call,
+  against the same agents generated one after another (goal >= 2.5x faster).
+* Loop overhead: wall time of a Self-Refine run (with tracing into a real DuckDB
+  file) divided by the time spent inside the backend calls it makes (goal <= 1.05).
+
+Usage: ``python benchmarks/bench_loops.py [--tokens 48]``; writes ``benchmarks/results/loops.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+import time
+from pathlib import Path
+
+from reflectnb import strategies
+from reflectnb.api import traced_run
+from reflectnb.backends import Backend, load_model
+from reflectnb.backends.params import params_for
+
+
+class Timed(Backend):
+    """Delegates to a backend, one prompt per call unless ``batch``; sums time spent inside."""
+
+    def __init__(self, inner: Backend, batch: bool):
+        self.inner, self.can_batch, self.name = inner, batch, inner.name
+        self.can_stream, self.has_logprobs = inner.can_stream, inner.has_logprobs
+        self.seconds = 0.0
+        self.calls = 0
+
+    def generate(self, prompts, params=None, on_token=None):
+        start = time.perf_counter()
+        try:
+            if self.can_batch:
+                return self.inner.generate(prompts, params, on_token)
+            return [g for p in prompts for g in self.inner.generate([p], params, on_token)]
+        finally:
+            self.seconds += time.perf_counter() - start
+            self.calls += 1
+
+
+def debate_round(backend: Backend, batch: bool, tokens: int) -> float:
+    timed = Timed(backend, batch)
+    params = params_for(backend, max_tokens=tokens)
+    start = time.perf_counter()
+    strategies.debate_du(timed, "Is 91 a prime number? Explain briefly.", n_agents=4, rounds=1, params=params)
+    return time.perf_counter() - start
+
+
+def loop_overhead(backend: Backend, tokens: int) -> dict:
+    timed = Timed(backend, True)
+    params = params_for(backend, max_tokens=tokens)
+    with tempfile.TemporaryDirectory() as tmp:
+        import os
+
+        os.environ["REFLECTNB_TRACES"] = str(Path(tmp) / "traces.duckdb")
+        start = time.perf_counter()
+        with traced_run("reflect", backend.name, {"bench": True}) as (recorder, run, _view):
+            strategies.reflect(timed, "Write two sentences about autumn.", rounds=2, params=params, recorder=recorder)
+        total = time.perf_counter() - start
+    return {"total_s": total, "backend_s": timed.seconds, "calls": timed.calls, "ratio": total / timed.seconds}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tokens", type=int, default=48)
+    args = parser.parse_args()
+    backend = load_model("smollm2-135m")
+    debate_round(backend, True, 4)  # warm-up
+    sequential = debate_round(backend, False, args.tokens)
+    batched = debate_round(backend, True, args.tokens)
+    overhead = loop_overhead(backend, args.tokens)
+    result = {"debate_round": {"agents": 4, "tokens": args.tokens, "sequential_s": sequential, "batched_s": batched,
+                               "speedup": sequential / batched}, "loop_overhead": overhead}
+    print(f"4-agent debate round: sequential {sequential:.2f} s, batched {batched:.2f} s, "
+          f"speed-up {sequential / batched:.2f}x (goal >= 2.5x)")
+    print(f"reflect loop (traced): total {overhead['total_s']:.2f} s, inside {overhead['calls']} backend calls "
+          f"{overhead['backend_s']:.2f} s, ratio {overhead['ratio']:.3f} (goal <= 1.05)")
+    out = Path(__file__).parent / "results" / "loops.json"
+    out.parent.mkdir(exist_ok=True)
+    out.write_text(json.dumps(result, indent=2))
+    print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()
