@@ -85,30 +85,77 @@ function renderColumns(steps: StepState[]): HTMLElement {
   return wrap;
 }
 
-export function renderLive(model: WidgetModel<LiveState>, root: HTMLElement): void {
+/** Calls `fn` at most once per frame however often the returned function is called. */
+export function coalesce(fn: () => void, frame: (cb: () => void) => void): () => void {
+  let pending = false;
+  return () => {
+    if (pending) return;
+    pending = true;
+    frame(() => { pending = false; fn(); });
+  };
+}
+
+const nextFrame = (cb: () => void): void => {
+  if (typeof requestAnimationFrame === "function") requestAnimationFrame(() => cb());
+  else setTimeout(cb, 16);
+};
+
+/**
+ * Build the view once and update it in place. The header (status, stop button) is never
+ * rebuilt, so a click is not lost when tokens stream in between mouse-down and mouse-up;
+ * the step list is redrawn only when steps change, the streaming box at most once a frame.
+ */
+export function mountLive(model: WidgetModel<LiveState>, root: HTMLElement,
+  frame: (cb: () => void) => void = nextFrame): () => void {
   clear(root);
   addStyle(root);
-  const status = model.get("status");
   const head = el("div", "rnb-head");
-  head.appendChild(el("strong", undefined, model.get("title") || model.get("kind")));
-  head.appendChild(el("span", `rnb-status ${status}`, status));
-  if (status === "running") {
-    const stop = el("button", "rnb-stop", model.get("stop_requested") ? "stopping…" : "■ Stop");
-    stop.disabled = model.get("stop_requested");
-    stop.addEventListener("click", () => { model.send({ type: "stop" }); stop.textContent = "stopping…"; });
-    head.appendChild(stop);
-  }
-  root.appendChild(head);
-  const steps = model.get("steps") || [];
-  root.appendChild(model.get("kind") === "debate" ? renderColumns(steps) : stepsList(steps));
-  root.appendChild(renderStreaming(model.get("streaming") || {}));
-  const answer = model.get("final_answer");
-  const reason = model.get("stop_reason");
-  if (status !== "running") {
-    const text = `${answer !== null && answer !== undefined ? `answer: ${answer}` : "no answer"}`
+  const title = el("strong");
+  const status = el("span", "rnb-status");
+  const stop = el("button", "rnb-stop", "■ Stop");
+  stop.type = "button";
+  stop.addEventListener("click", () => {
+    if (stop.disabled) return;
+    model.send({ type: "stop" });
+    stop.textContent = "stopping…";
+    stop.disabled = true;
+  });
+  head.append(title, status, stop);
+  const steps = el("div");
+  const streaming = el("div");
+  const final = el("div", "rnb-final");
+  root.append(head, steps, streaming, final);
+
+  const drawHead = () => {
+    const state = model.get("status");
+    title.textContent = model.get("title") || model.get("kind");
+    status.textContent = state;
+    status.className = `rnb-status ${state}`;
+    stop.hidden = state !== "running";
+    if (model.get("stop_requested")) { stop.disabled = true; stop.textContent = "stopping…"; }
+    drawFinal();
+  };
+  const drawFinal = () => {
+    const running = model.get("status") === "running";
+    const answer = model.get("final_answer");
+    const reason = model.get("stop_reason");
+    final.hidden = running;
+    final.textContent = running ? "" : (answer !== null && answer !== undefined ? `answer: ${answer}` : "no answer")
       + (reason ? ` · stopped: ${reason}` : "");
-    root.appendChild(el("div", "rnb-final", text));
-  }
+  };
+  const drawSteps = () => {
+    clear(steps);
+    const list = model.get("steps") || [];
+    steps.appendChild(model.get("kind") === "debate" ? renderColumns(list) : stepsList(list));
+  };
+  const drawStreaming = () => { clear(streaming); streaming.appendChild(renderStreaming(model.get("streaming") || {})); };
+  const unwatch = [
+    watch(model, ["status", "title", "stop_requested", "final_answer", "stop_reason"], drawHead),
+    watch(model, ["steps", "kind"], drawSteps),
+    watch(model, ["streaming"], coalesce(drawStreaming, frame)),
+  ];
+  drawStreaming();
+  return () => unwatch.forEach((off) => off());
 }
 
 function stepsList(steps: StepState[]): HTMLElement {
@@ -121,7 +168,6 @@ export default {
   render({ model, el: host }: { model: WidgetModel<LiveState>; el: HTMLElement }) {
     const root = el("div", "rnb rnb-live");
     host.appendChild(root);
-    return watch(model, ["steps", "streaming", "status", "stop_reason", "final_answer", "stop_requested", "title"],
-      () => renderLive(model, root));
+    return mountLive(model, root);
   },
 };

@@ -45,10 +45,14 @@ describe("token view", () => {
     expect(host.querySelector("button")?.textContent).toContain("logprob");
   });
 
-  it("shows hostile token text as text", () => {
-    const { host } = mount({ tokens: [tok({ text: "<img src=x onerror=alert(1)>", top: [["<script>", -1]] })], color_by: "entropy", scale_max: 1 });
-    host.querySelector(".rnb-tok")!.dispatchEvent(new Event("mouseenter"));
-    expect(host.querySelectorAll("img, script, [onerror]").length).toBe(0);
-    expect(host.textContent).toContain("<img src=x onerror=alert(1)>");
+  it("shows hostile token text as text: no element, attribute or link is created from it", () => {
+    const hostile = ["<script>alert(1)</script>", "<img src=x onerror=alert(1)>", "javascript:alert(1)"];
+    const { host } = mount({ tokens: hostile.map((text, position) => tok({ position, text, intervention: text,
+      top: [[text, -1]] })), color_by: "entropy", scale_max: 1 });
+    host.querySelectorAll(".rnb-tok").forEach((n) => n.dispatchEvent(new Event("mouseenter")));
+    expect(host.querySelectorAll("img, script, a, [onerror], [href], [src]").length).toBe(0);
+    const attrs = [...host.querySelectorAll("*")].flatMap((n) => [...n.attributes].map((a) => a.value));
+    expect(attrs.filter((a) => a.includes("alert"))).toEqual([]);
+    for (const text of hostile) expect(host.textContent).toContain(text);
   });
 });
