@@ -7,17 +7,21 @@ front-end, so a click would wait until the loop ends. Two ways around it:
   subshell — a second shell thread the kernel runs alongside the main one — so
   the stop message is handled at once while the cell keeps running. The
   handler only sets a :class:`threading.Event`; the loop checks it between tokens.
-* **Polling** (older kernels): between tokens, process pending front-end
+* **Polling** (ipykernel 6): between tokens, process pending front-end
   messages with ``jupyter-ui-poll`` (``kernel.do_one_iteration()`` while holding
-  back execute requests, which are replayed after the cell).
+  back execute requests, which are replayed after the cell). ipykernel 7 has no
+  ``do_one_iteration`` (jupyter-ui-poll 1.1 then silently does nothing), so
+  polling is only chosen on kernels that have it.
 
 Outside a kernel (a terminal, plain Python) both are off and only Ctrl-C stops.
-Neither path ever raises into the generation loop; a failure disables it.
+``REFLECTNB_STOP_MODE`` (``auto`` | ``subshell`` | ``poll`` | ``off``) overrides
+the choice. Neither path ever raises into the generation loop; a failure disables it.
 """
 
 from __future__ import annotations
 
 import concurrent.futures
+import os
 import threading
 import time
 from typing import Any
@@ -73,13 +77,20 @@ class StopListener:
             self.mode = self._route(kernel, comm)
 
     def _route(self, kernel: Any, comm: Any) -> str:
+        wanted = os.environ.get("REFLECTNB_STOP_MODE", "auto").strip().lower()
+        can_poll = hasattr(kernel, "do_one_iteration")
+        if wanted == "off" or (wanted == "poll" and can_poll):
+            return wanted
+        # ipykernel >= 7.4 asks a comm which subshell its incoming messages go to (the
+        # shell channel thread calls ``comm._reply_subshell_for``); older 7.x cannot route.
+        routable = callable(getattr(type(comm), "_reply_subshell_for", None))
         try:
-            subshell = _stop_subshell(kernel) if comm is not None else None
+            subshell = _stop_subshell(kernel) if routable and wanted != "poll" else None
         except Exception:
             subshell = None
         if subshell is None:
-            return "poll"
-        comm._reply_subshell_for = lambda data, default: subshell  # the kernel routes by this hook
+            return "poll" if can_poll else "off"
+        comm._reply_subshell_for = lambda data, default: subshell
         return "subshell"
 
     def poll(self) -> None:

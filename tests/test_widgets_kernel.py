@@ -1,0 +1,135 @@
+"""The live view's stop button in a real ipykernel, driven the way a front-end drives it.
+
+A client starts a kernel, runs a slow reflect loop with a displayed ``LiveView`` in it,
+waits until streamed tokens reach the widget, then sends the comm message the stop
+button sends (``comm_msg`` with ``{"method": "custom", "content": {"type": "stop"}}``)
+while the cell is still running. The loop must end with ``KeyboardInterrupt``, the run
+must be saved as ``interrupted``, and the kernel must run the next cell.
+
+The negative control turns the mechanism off (``REFLECTNB_STOP_MODE=off``): the same
+message then waits until the cell has finished — which is the problem being solved.
+Set ``REFLECTNB_TEST_IPYKERNEL6_PYTHON`` to a Python with ipykernel 6 (and reflectnb
+importable) to also check the jupyter-ui-poll path.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+from jupyter_client.kernelspec import KernelSpecManager
+from jupyter_client.manager import KernelManager
+
+WORDS = 300
+CELL = textwrap.dedent(f"""
+    import time
+    import reflectnb
+    from reflectnb.backends.scripted import ScriptedBackend
+    from reflectnb.widgets import LiveView
+    from IPython.display import display
+    slow = ScriptedBackend([" ".join(["word"] * {WORDS})] * 4, token_delay=0.01)
+    view = LiveView(kind="reflect")
+    display(view)
+    start = time.monotonic()
+    try:
+        reflectnb.reflect("Write a long essay", model=slow, rounds=1, live=view)
+        print("FINISHED", view.status, view.stop_mode)
+    except KeyboardInterrupt:
+        print("STOPPED", view.status, view.stop_mode, len(view.steps))
+""")
+
+
+def _kernel(tmp_path: Path, python: str, env: dict[str, str]):
+    spec_dir = tmp_path / "kernels" / "rnb"
+    spec_dir.mkdir(parents=True)
+    spec = {"argv": [python, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+            "display_name": "rnb", "language": "python"}
+    (spec_dir / "kernel.json").write_text(json.dumps(spec))
+    km = KernelManager(kernel_name="rnb", kernel_spec_manager=KernelSpecManager(
+        kernel_dirs=[str(tmp_path / "kernels")]))
+    km.start_kernel(env={**os.environ, **env})
+    kc = km.client()
+    kc.start_channels()
+    kc.wait_for_ready(timeout=60)
+    return km, kc
+
+
+def _run_and_press_stop(kc) -> tuple[str, float | None, float]:
+    """Run CELL; press stop on the first streamed-token update. Returns (stdout, pressed_at, idle_at)."""
+    msg_id = kc.execute(CELL)
+    out, comm_ids, pressed = [], [], []
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        try:
+            msg = kc.get_iopub_msg(timeout=1)
+        except queue.Empty:
+            continue
+        if msg["parent_header"].get("msg_id") != msg_id:
+            continue
+        kind, content = msg["msg_type"], msg["content"]
+        if kind == "comm_open":
+            comm_ids.append(content["comm_id"])
+        elif kind == "stream":
+            out.append(content["text"])
+        elif kind == "comm_msg" and comm_ids and not pressed and content["data"].get("state", {}).get("streaming"):
+            pressed.append(time.monotonic())
+            kc.session.send(kc.shell_channel.socket, kc.session.msg("comm_msg", {
+                "comm_id": comm_ids[-1], "data": {"method": "custom", "content": {"type": "stop"}}}))
+        elif kind == "status" and content["execution_state"] == "idle":
+            return "".join(out).strip(), (pressed or [None])[0], time.monotonic()
+    raise AssertionError("the kernel did not finish the cell in time")
+
+
+def _then(kc, code: str) -> str:
+    out: list[str] = []
+    reply = kc.execute_interactive(code, timeout=60, output_hook=lambda m: out.append(m["content"].get("text", "")))
+    assert reply["content"]["status"] == "ok", reply["content"]
+    return "".join(out).strip()
+
+
+@pytest.fixture()
+def kernel_env(trace_file):
+    return {"REFLECTNB_TRACES": str(trace_file)}
+
+
+def _assert_stops_cleanly(tmp_path, python, env, mode):
+    km, kc = _kernel(tmp_path, python, env)
+    try:
+        out, pressed, idle = _run_and_press_stop(kc)
+        assert pressed is not None, "no streamed tokens reached the widget"
+        assert out.startswith(f"STOPPED interrupted {mode}"), out
+        assert idle - pressed < 2.0  # the whole run takes > 6 s (see the negative control)
+        assert _then(kc, "from reflectnb.store import open_store\n"
+                         "print(open_store().sql('SELECT status FROM runs').status.tolist())") == "['interrupted']"
+        assert _then(kc, "print(6 * 7)") == "42"
+    finally:
+        kc.stop_channels()
+        km.shutdown_kernel(now=True)
+
+
+def test_the_stop_button_interrupts_a_running_cell_and_the_kernel_stays_usable(tmp_path, kernel_env):
+    _assert_stops_cleanly(tmp_path, sys.executable, kernel_env, "subshell")
+
+
+def test_without_the_stop_listener_the_click_would_wait_for_the_cell_to_end(tmp_path, kernel_env):
+    km, kc = _kernel(tmp_path, sys.executable, {**kernel_env, "REFLECTNB_STOP_MODE": "off"})
+    try:
+        out, pressed, idle = _run_and_press_stop(kc)
+        assert pressed is not None
+        assert out == "FINISHED completed off"
+        assert idle - pressed > 6.0  # >= 2 generations x 300 tokens x 10 ms after the press
+    finally:
+        kc.stop_channels()
+        km.shutdown_kernel(now=True)
+
+
+@pytest.mark.skipif(not os.environ.get("REFLECTNB_TEST_IPYKERNEL6_PYTHON"),
+                    reason="set REFLECTNB_TEST_IPYKERNEL6_PYTHON to a Python with ipykernel 6 to test polling")
+def test_on_ipykernel_6_polling_with_jupyter_ui_poll_stops_the_cell(tmp_path, kernel_env):
+    _assert_stops_cleanly(tmp_path, os.environ["REFLECTNB_TEST_IPYKERNEL6_PYTHON"], kernel_env, "poll")
