@@ -22,6 +22,7 @@ from typing import Any
 import anywidget
 import traitlets
 
+from reflectnb.errors import OptionError
 from reflectnb.strategies.diff import diff_ops
 from reflectnb.trace import Node, Score, Step, TokenEvent
 from reflectnb.widgets.bundle import bundle
@@ -30,6 +31,7 @@ from reflectnb.widgets.stop import StopListener
 
 _REVISIONS = {"refine", "revise"}
 _ANSWERS = {"draft", "answer", "refine", "revise"}
+KINDS = ("reflect", "critique", "debate", "tree", "generate")
 
 
 def step_state(step: Step, previous_answer: str | None) -> dict[str, Any]:
@@ -93,6 +95,10 @@ class LiveView(anywidget.AnyWidget):
     stop_requested = traitlets.Bool(False).tag(sync=True)
 
     def __init__(self, kind: str = "generate", title: str | None = None, throttle: float = 0.1, **kwargs: Any):
+        if kind not in KINDS:
+            raise OptionError(f"`kind` must be one of {', '.join(KINDS)}; got {kind!r}")
+        if throttle < 0:
+            raise OptionError(f"`throttle` must be >= 0 seconds, got {throttle!r}")
         super().__init__(kind=kind, title=title or kind, **kwargs)
         self.throttle = throttle
         self._text: dict[int, str] = {}
@@ -101,6 +107,11 @@ class LiveView(anywidget.AnyWidget):
         self._last_answer: str | None = None
         self._listener = StopListener(self.comm)
         self.on_msg(self._on_front_end_message)
+
+    @property
+    def stop_mode(self) -> str:
+        """How a stop click reaches a running cell: ``subshell``, ``poll`` or ``off``."""
+        return self._listener.mode
 
     def _on_front_end_message(self, _widget: Any, content: dict[str, Any], _buffers: Any) -> None:
         # May run on a kernel subshell thread: only set the event; the loop's thread syncs state.
