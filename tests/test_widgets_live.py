@@ -157,3 +157,18 @@ def test_importing_reflectnb_does_not_import_anywidget():
     code = "import sys, reflectnb; print('anywidget' in sys.modules, 'reflectnb.widgets' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.split() == ["False", "False"]
+
+
+def test_show_displays_the_view_and_finish_refreshes_the_same_output_with_the_whole_run(monkeypatch):
+    from IPython.core.displaypub import CapturingDisplayPublisher
+    from IPython.core.interactiveshell import InteractiveShell
+
+    shell = InteractiveShell.instance()
+    monkeypatch.setattr(shell, "display_pub", CapturingDisplayPublisher())
+    view = LiveView(kind="reflect").show()
+    view.on_step(Step(kind="draft", text="first draft"))
+    view.finish("completed", "max_rounds", "first draft")
+    shown, updated = shell.display_pub.outputs
+    assert shown["transient"]["display_id"] == updated["transient"]["display_id"] and updated["update"]
+    assert "first draft" not in shown["data"]["text/html"] and "first draft" in updated["data"]["text/html"]
+    assert updated["data"][WIDGET_VIEW]["model_id"] == view.model_id
