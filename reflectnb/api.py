@@ -90,14 +90,22 @@ def _run_strategy(kind: str, model_name: str, settings: dict[str, Any], call: Ca
 
 
 def generate(prompt: Prompt | Sequence[Prompt], *, model: Model = None, temperature: float = 0.0,
-             max_tokens: int = 256, seed: int | None = None, schedule: Any = None, trace: bool = True,
-             live: Any = False, top_logprobs: int = 0):
+             max_tokens: int = 256, seed: int | None = None, schedule: Any = None, controller: Any = None,
+             trace: bool = True, live: Any = False, top_logprobs: int = 0):
     """Generate from one prompt (or a batch) with tracing; returns Generation(s).
+
+    Parameters
+    ----------
+    schedule : str, optional
+        A reflection-token schedule, e.g. ``"cyclic(amplitude=5, period=600)"``.
+    controller : optional
+        A generation controller from ``reflectnb.decoding.controllers`` (``BudgetForcing``,
+        ``SRGen``, ``FirstTryEarlyStop``, ``PSR``, ``IDSampling``); its interventions are traced.
 
     Examples
     --------
     >>> gen = reflectnb.generate("The capital of France is", max_tokens=8)  # doctest: +SKIP
-    >>> gen.text, gen.tokens[0].entropy                                   # doctest: +SKIP
+    >>> gen.text, gen.tokens[0].entropy, gen.run_id                       # doctest: +SKIP
     """
     from reflectnb.trace import Step
 
@@ -108,12 +116,17 @@ def generate(prompt: Prompt | Sequence[Prompt], *, model: Model = None, temperat
                         schedule=schedule, top_logprobs=top_logprobs)
 
     def call(recorder: Recorder):
-        gens = backend.generate(prompts, params, on_token=recorder.on_token)
+        if controller is None:
+            gens = backend.generate(prompts, params, on_token=recorder.on_token)
+        else:
+            gens = [controller.run(backend, p, params, on_token=recorder.on_token) for p in prompts]
         for gen in gens:
-            recorder.on_step(Step(kind="generation", text=gen.text, generation=gen))
+            recorder.on_step(Step(kind="generation", text=gen.text, generation=gen,
+                                  attributes={"controller": type(controller).__name__} if controller else {}))
         return _Generations(gens)
 
-    result = _run_strategy("generate", backend.name, params.to_dict(), call, trace=trace, live=live)
+    settings = {**params.to_dict(), "controller": repr(controller) if controller is not None else None}
+    result = _run_strategy("generate", backend.name, settings, call, trace=trace, live=live)
     return result.items if batch else result.items[0]
 
 
@@ -124,19 +137,21 @@ def _is_message_list(prompt: Sequence[Any]) -> bool:
 
 
 class _Generations:
-    """Carries generations through :func:`_run_strategy` (which sets ``run_id``)."""
+    """Carries generations through :func:`_run_strategy`, which sets ``run_id`` on each."""
 
     def __init__(self, items):
         self.items = items
-        self.final_answer = items[0].text if len(items) == 1 else None
+        self.answer = items[0].text if len(items) == 1 else None
         self.stop_reason = items[0].finish_reason if len(items) == 1 else None
-        self.run_id = None
 
-    def __setattr__(self, name, value):
-        object.__setattr__(self, name, value)
-        if name == "run_id":
-            for item in getattr(self, "items", []):
-                item.params["run_id"] = value
+    @property
+    def run_id(self):
+        return self.items[0].run_id if self.items else None
+
+    @run_id.setter
+    def run_id(self, value):
+        for item in self.items:
+            item.run_id = value
 
 
 def _settings(params: GenerationParams, **options: Any) -> dict[str, Any]:

@@ -80,6 +80,7 @@ class Generation:
     finish_reason: str = "stop"  # stop | length | interrupted | error
     seconds: float = 0.0
     params: dict[str, Any] = field(default_factory=dict)
+    run_id: str | None = None  # set by ``reflectnb.generate`` when the generation is traced
 
     def to_dict(self) -> dict[str, Any]:
         return _plain(self)
