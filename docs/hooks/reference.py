@@ -71,8 +71,8 @@ def magic_reference_markdown() -> str:
     lines = ["# Magic reference", "",
              "Generated when the site is built from the magics' own option parsers "
              "(`reflectnb.magic_options.PARSERS`, `reflectnb.store.sql_magic.parser()`, "
-             "`reflectnb.evaluate.magic.reflect_eval_parser()`), so it always matches the code. "
-             "In a notebook, `%%reflect?` (or any magic with `?`) shows the same help.", "",
+             "`reflectnb.evaluate.magic.reflect_eval_parser()`) and the `ReflectMagics` class, so it always "
+             "matches the code. A bad option makes a magic print a one-line error that names it.", "",
              "Load the extension first: `%load_ext reflectnb`.", "",
              "| magic | what it does |", "|---|---|"]
     lines += [f"| [`{_invocation(name, kinds)}`](#{name}) | {_cell(_summary(name, parsers))} |"
