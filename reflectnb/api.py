@@ -90,14 +90,17 @@ def _run_strategy(kind: str, model_name: str, settings: dict[str, Any], call: Ca
 
 
 def generate(prompt: Prompt | Sequence[Prompt], *, model: Model = None, temperature: float = 0.0,
-             max_tokens: int = 256, seed: int | None = None, schedule: Any = None, controller: Any = None,
-             trace: bool = True, live: Any = False, top_logprobs: int = 0):
+             max_tokens: int = 256, seed: int | None = None, schedule: Any = None, variants: str = "exact",
+             controller: Any = None, trace: bool = True, live: Any = False, top_logprobs: int = 0):
     """Generate from one prompt (or a batch) with tracing; returns Generation(s).
 
     Parameters
     ----------
     schedule : str, optional
         A reflection-token schedule, e.g. ``"cyclic(amplitude=5, period=600)"``.
+    variants : str
+        Which spellings of the reflection words the schedule biases: ``"exact"``
+        (CyclicReflex's choice), ``"exact+space"`` or ``"all_case_space"``.
     controller : optional
         A generation controller from ``reflectnb.decoding.controllers`` (``BudgetForcing``,
         ``SRGen``, ``FirstTryEarlyStop``, ``PSR``, ``IDSampling``); its interventions are traced.
@@ -113,7 +116,7 @@ def generate(prompt: Prompt | Sequence[Prompt], *, model: Model = None, temperat
     batch = isinstance(prompt, (list, tuple)) and not _is_message_list(prompt)
     prompts = list(prompt) if batch else [prompt]
     params = params_for(backend, temperature=temperature, max_tokens=max_tokens, seed=seed,
-                        schedule=schedule, top_logprobs=top_logprobs)
+                        schedule=schedule, variants=variants, top_logprobs=top_logprobs)
 
     def call(recorder: Recorder):
         if controller is None:

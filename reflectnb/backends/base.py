@@ -107,8 +107,10 @@ class Backend(abc.ABC):
             Called with each :class:`TokenEvent` as it is produced; ``event.row``
             says which prompt it belongs to.
 
-        If interrupted (``KeyboardInterrupt``), implementations raise
-        :class:`GenerationInterrupted` carrying what was produced so far.
+        Raises
+        ------
+        GenerationInterrupted
+            On ``KeyboardInterrupt``, carrying what was produced so far.
         """
 
     def generate_one(self, prompt: Prompt, params: GenerationParams | None = None,
