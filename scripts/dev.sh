@@ -33,14 +33,6 @@ setup_js() {
   (cd js && npm ci --no-audit --no-fund --loglevel=error && npm run build)
 }
 
-setup_browser() {
-  if [ ! -x /usr/bin/chromium ] && command -v apt-get >/dev/null; then
-    log "installing Chromium for the browser tests"
-    if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
-    $SUDO apt-get update -qq && $SUDO apt-get install -y -qq chromium chromium-driver >/dev/null
-  fi
-}
-
 convert_model() {
   log "converting the embedded model once (cached under \${REFLECTNB_CACHE:-~/.cache/reflectnb})"
   .venv/bin/python -c "from reflectnb.backends.embedded import ensure_converted; print(ensure_converted())"
@@ -59,7 +51,7 @@ case "$job" in
       --output-dir build notebooks/00-quickstart.ipynb
     echo "rendered notebook: $(pwd)/build/00-quickstart.html" ;;
   test)
-    setup_python; setup_js; setup_browser; convert_model
+    setup_python; setup_js; convert_model
     log "js unit tests"
     (cd js && npm test --silent)
     log "python tests"
