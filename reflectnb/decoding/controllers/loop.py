@@ -109,9 +109,10 @@ class Decoder:
     def choose(self, logits: torch.Tensor | None = None, ban: Sequence[int] = ()) -> Choice:
         """Sample the next token from ``logits`` (default: the model's) without adding it."""
         scores = (self.logits if logits is None else logits)[None, :]
-        input_ids = torch.tensor([self.all_ids], device=scores.device)
-        for processor in self.sampling.processors:
-            scores = processor(input_ids, scores)
+        if self.sampling.processors:
+            input_ids = torch.tensor([self.all_ids], device=scores.device)
+            for processor in self.sampling.processors:
+                scores = processor(input_ids, scores)
         if ban or self.bias:
             scores = scores.clone()
             for token_id, value in self.bias.items():
