@@ -28,9 +28,9 @@ class GenerationParams:
 
     ``temperature == 0`` means greedy decoding. ``logits_processors`` are
     transformers-style callables ``(input_ids, scores) -> scores``; only
-    backends with ``can_process_logits`` accept them. ``controller`` is an
-    optional generation controller (budget forcing, SRGen …) for the local
-    backend. ``top_logprobs`` asks for that many alternatives per token.
+    backends with ``can_process_logits`` accept them. ``top_logprobs`` asks for
+    that many alternatives per token. (Generation controllers — budget forcing,
+    SRGen … — wrap a backend instead: ``reflectnb.generate(..., controller=...)``.)
     """
 
     max_new_tokens: int = 256
