@@ -99,7 +99,8 @@ def _embedded(name: str) -> Backend:
     from reflectnb.backends.embedded import ensure_converted
     from reflectnb.backends.local import LocalBackend
 
-    return LocalBackend.from_pretrained(str(ensure_converted()), name=name)
+    # The converted checkpoint always has a complete tokenizer.json: skip AutoTokenizer's lookup.
+    return LocalBackend.from_pretrained(str(ensure_converted()), name=name, fast_tokenizer=True)
 
 
 def _hf(name: str) -> Backend:
