@@ -11,25 +11,17 @@ Non-goals: time budgets (a search can always be interrupted with Ctrl-C).
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any
 
 from reflectnb.errors import OptionError
+from reflectnb.strategies.engine import choice as one_of
+from reflectnb.strategies.engine import positive_int as positive
+
+__all__ = ["MAX_NODES", "positive", "one_of", "fraction", "check_budget", "estimate_bfs", "estimate_dfs",
+           "estimate_mcts"]
 
 MAX_NODES = 10_000
 _CAP = 10**15  # estimates stop growing here (avoids huge integers for absurd depths)
-
-
-def positive(name: str, value: Any) -> int:
-    """``value`` if it is a positive integer, else an OptionError naming it."""
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise OptionError(f"`{name}` must be a positive integer, got {value!r}")
-    return value
-
-
-def one_of(name: str, value: Any, allowed: Sequence[str]) -> str:
-    if value not in allowed:
-        raise OptionError(f"`{name}` must be one of {list(allowed)}, got {value!r}")
-    return value
 
 
 def fraction(name: str, value: Any, low: float = 0.0, high: float = 1.0) -> float:
