@@ -5,6 +5,8 @@
 * ``REFLECTNB_TRACES`` — the trace database; else ``.reflectnb/traces.duckdb`` in
   the current working directory. ``:memory:`` keeps traces in memory only.
 * ``REFLECTNB_MODEL`` — the default model name (else ``smollm2-135m``).
+* ``REFLECTNB_DTYPE`` — the dtype local models load in (else fp32 on a CPU,
+  bf16/fp16 on a GPU).
 
 Secrets (API keys) are read only by the backends that need them, never here.
 """
@@ -37,3 +39,8 @@ def trace_path() -> str:
 def default_model() -> str:
     """The model used when none is named."""
     return os.environ.get("REFLECTNB_MODEL") or DEFAULT_MODEL
+
+
+def default_dtype() -> str | None:
+    """The dtype local models load in when none is named (``None``: the device's default)."""
+    return os.environ.get("REFLECTNB_DTYPE") or None

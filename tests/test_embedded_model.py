@@ -73,3 +73,30 @@ def test_malformed_openai_names_show_the_expected_shape():
 def test_known_models_describe_each_kind():
     names = [n for n, _ in known_models()]
     assert names[:3] == ["smollm2-135m", "hf:<...>", "openai:<...>"]
+
+
+@pytest.mark.model
+def test_dtype_loads_a_second_backend_in_that_dtype_that_still_generates(smol_backend):
+    import torch
+
+    from reflectnb.backends.base import GenerationParams
+    from reflectnb.trace import Message
+
+    fast = load_model("smollm2-135m", dtype="bfloat16")
+    assert fast is not smol_backend and load_model("smollm2-135m", dtype="bfloat16") is fast
+    assert next(fast.model.parameters()).dtype == torch.bfloat16
+    assert next(smol_backend.model.parameters()).dtype == torch.float32
+    out = fast.generate_one([Message("user", "What is 2 + 2?")], GenerationParams(max_new_tokens=6))
+    assert out.text.strip() and 0 < len(out.tokens) <= 6
+    assert all(t.logprob <= 0 and t.entropy >= 0 for t in out.tokens)
+
+
+def test_reflectnb_dtype_applies_to_local_models_and_a_bad_dtype_names_the_choices(monkeypatch):
+    monkeypatch.setenv("REFLECTNB_DTYPE", "bf16")
+    with pytest.raises(OptionError, match="float32, bfloat16, float16; got 'bf16'"):
+        load_model("smollm2-135m")
+    # servers and scripted models have no dtype: the environment's choice does not apply to them ...
+    assert load_model("scripted:ok").generate_one("x").text == "ok"
+    # ... and naming one for them is an error
+    with pytest.raises(OptionError, match="applies to local models"):
+        load_model("scripted:ok", dtype="bfloat16")

@@ -13,8 +13,16 @@ Names
     key comes from ``OPENAI_API_KEY``.
 
 Built-in kinds register through :func:`register` exactly as third-party ones
-would. Loaded backends are cached by name (``load_model(name, reload=True)``
-loads again).
+would. Loaded backends are cached by name and dtype (``load_model(name,
+reload=True)`` loads again).
+
+Dtype
+-----
+Local models load in fp32 on a CPU and bf16/fp16 on a GPU. ``dtype=`` (or the
+``REFLECTNB_DTYPE`` environment variable) picks another: ``"bfloat16"`` on a CPU
+with AMX / AVX512-BF16 makes batched generation several times cheaper (see
+``benchmarks/bench_eval.py``), at the cost of bf16 rounding. Server and
+scripted models have no dtype here and refuse one.
 """
 
 from __future__ import annotations
@@ -23,11 +31,13 @@ from dataclasses import dataclass
 from typing import Callable
 
 from reflectnb.backends.base import Backend, GenerationInterrupted, GenerationParams
-from reflectnb.config import default_model
+from reflectnb.config import default_dtype, default_model
 from reflectnb.errors import ModelNotFoundError, OptionError
 
 __all__ = ["Backend", "GenerationParams", "GenerationInterrupted", "load_model", "register",
-           "known_models", "loaded_models"]
+           "known_models", "loaded_models", "DTYPES"]
+
+DTYPES = ("float32", "bfloat16", "float16")
 
 
 @dataclass(frozen=True)
@@ -35,9 +45,10 @@ class ModelKind:
     """One way of naming models: an exact name or a ``prefix:`` with its factory."""
 
     pattern: str
-    factory: Callable[[str], Backend]
+    factory: Callable[..., Backend]
     description: str
     cache: bool = True
+    takes_dtype: bool = False  # the factory accepts ``dtype=`` (local models)
 
     def matches(self, name: str) -> bool:
         return name.startswith(self.pattern) if self.pattern.endswith(":") else name == self.pattern
@@ -47,14 +58,16 @@ _KINDS: list[ModelKind] = []
 _LOADED: dict[str, Backend] = {}
 
 
-def register(pattern: str, factory: Callable[[str], Backend], description: str, *, cache: bool = True) -> None:
+def register(pattern: str, factory: Callable[..., Backend], description: str, *, cache: bool = True,
+             takes_dtype: bool = False) -> None:
     """Register a model name (``"name"``) or a family of names (``"prefix:"``).
 
     ``cache=False`` makes every ``load_model`` call build a fresh backend
     (scripted backends, whose replies are consumed as they are used).
+    ``takes_dtype=True`` says the factory accepts ``factory(name, dtype=...)``.
     """
     _KINDS[:] = [k for k in _KINDS if k.pattern != pattern]
-    _KINDS.append(ModelKind(pattern, factory, description, cache))
+    _KINDS.append(ModelKind(pattern, factory, description, cache, takes_dtype))
 
 
 def known_models() -> list[tuple[str, str]]:
@@ -67,12 +80,17 @@ def loaded_models() -> list[str]:
     return list(_LOADED)
 
 
-def load_model(name: str | Backend | None = None, *, reload: bool = False) -> Backend:
+def load_model(name: str | Backend | None = None, *, reload: bool = False, dtype: str | None = None) -> Backend:
     """Return the backend for ``name`` (loading it on first use).
+
+    ``dtype`` (``float32`` | ``bfloat16`` | ``float16``; default ``REFLECTNB_DTYPE``
+    or the device's default) applies to local models; the same name in two dtypes
+    is two backends.
 
     Examples
     --------
     >>> model = load_model("smollm2-135m")                     # doctest: +SKIP
+    >>> fast = load_model("smollm2-135m", dtype="bfloat16")    # doctest: +SKIP
     >>> load_model("openai:llama3@http://127.0.0.1:8000/v1")   # doctest: +SKIP
     """
     if isinstance(name, Backend):
@@ -80,36 +98,49 @@ def load_model(name: str | Backend | None = None, *, reload: bool = False) -> Ba
     name = (name or default_model()).strip()
     if not name:
         raise OptionError("model name is empty; known models: " + _known_text())
-    if name in _LOADED and not reload:
-        return _LOADED[name]
     kind = next((k for k in _KINDS if k.matches(name)), None)
     if kind is None:
         raise ModelNotFoundError(f"unknown model {name!r}; known models: {_known_text()}")
-    backend = kind.factory(name)
+    if dtype is not None and not kind.takes_dtype:
+        raise OptionError(f"`dtype` applies to local models (smollm2-135m, hf:...); {name!r} has none")
+    # REFLECTNB_DTYPE applies to local models only; servers and scripted models ignore it.
+    dtype = _check_dtype(dtype if dtype is not None else default_dtype()) if kind.takes_dtype else None
+    key = name if dtype is None else f"{name} [{dtype}]"
+    if key in _LOADED and not reload:
+        return _LOADED[key]
+    backend = kind.factory(name) if dtype is None else kind.factory(name, dtype=dtype)
     if kind.cache:
-        _LOADED[name] = backend
+        _LOADED[key] = backend
     return backend
+
+
+def _check_dtype(dtype: str | None) -> str | None:
+    if dtype is None or dtype == "":
+        return None
+    if dtype not in DTYPES:
+        raise OptionError(f"`dtype` must be one of {', '.join(DTYPES)}; got {dtype!r}")
+    return dtype
 
 
 def _known_text() -> str:
     return ", ".join(pattern for pattern, _ in known_models())
 
 
-def _embedded(name: str) -> Backend:
+def _embedded(name: str, dtype: str | None = None) -> Backend:
     from reflectnb.backends.embedded import ensure_converted
     from reflectnb.backends.local import LocalBackend
 
     # The converted checkpoint always has a complete tokenizer.json: skip AutoTokenizer's lookup.
-    return LocalBackend.from_pretrained(str(ensure_converted()), name=name, fast_tokenizer=True)
+    return LocalBackend.from_pretrained(str(ensure_converted()), name=name, dtype=dtype, fast_tokenizer=True)
 
 
-def _hf(name: str) -> Backend:
+def _hf(name: str, dtype: str | None = None) -> Backend:
     from reflectnb.backends.local import LocalBackend
 
     path = name[len("hf:"):].strip()
     if not path:
         raise OptionError("'hf:' needs a path or hub id, e.g. 'hf:/models/Qwen2.5-0.5B-Instruct'")
-    return LocalBackend.from_pretrained(path, name=name)
+    return LocalBackend.from_pretrained(path, name=name, dtype=dtype)
 
 
 def _openai(name: str) -> Backend:
@@ -129,8 +160,9 @@ def _scripted(name: str) -> Backend:
     return from_name(name)
 
 
-register("smollm2-135m", _embedded, "embedded SmolLM2-135M-Instruct (CPU, offline; the default)")
-register("hf:", _hf, "a transformers causal LM by local path or cached hub id")
+register("smollm2-135m", _embedded, "embedded SmolLM2-135M-Instruct (CPU, offline; the default)",
+         takes_dtype=True)
+register("hf:", _hf, "a transformers causal LM by local path or cached hub id", takes_dtype=True)
 register("openai:", _openai, "an OpenAI-compatible server: openai:<model>@<base_url>")
 register("scripted:", _scripted, "replays scripted replies, for teaching and tests: scripted:a|b|c",
          cache=False)
