@@ -30,8 +30,19 @@ def errors(nb: nbformat.NotebookNode) -> list[str]:
 def test_the_notebook_runs_top_to_bottom_without_errors(path, tmp_path, monkeypatch):
     nb = execute(path, tmp_path, monkeypatch)
     assert errors(nb) == []
+    assert widgets_without_fallback(nb) == []
     if path.stem == "00-quickstart":
         check_static_html(nb)
+
+
+WIDGET = "application/vnd.jupyter.widget-view+json"
+
+
+def widgets_without_fallback(nb: nbformat.NotebookNode) -> list[str]:
+    """Widget outputs that nbconvert (no widget manager) could not show: each needs text/html and text/plain."""
+    return [f"cell {i}: {sorted(o['data'])}" for i, cell in enumerate(nb.cells) if cell.cell_type == "code"
+            for o in cell.get("outputs", []) if WIDGET in o.get("data", {})
+            and not {"text/html", "text/plain"} <= set(o["data"])]
 
 
 def check_static_html(nb: nbformat.NotebookNode) -> None:

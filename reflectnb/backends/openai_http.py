@@ -27,21 +27,18 @@ from __future__ import annotations
 
 import http
 import json
-import math
 import os
 import re
-import time
 import urllib.parse
-from dataclasses import dataclass, field
 from typing import Any, Iterator, Sequence
 
 from reflectnb.backends.base import (Backend, GenerationInterrupted, GenerationParams, Prompt,
                                      TokenCallback, as_messages)
+from reflectnb.backends.openai_stream import StreamRun, entropy_from_top  # noqa: F401 (re-exported)
 from reflectnb.errors import BackendError, CapabilityError, OptionError
-from reflectnb.trace import Generation, Message, TokenEvent
+from reflectnb.trace import Generation, Message
 
 PLACEHOLDER_KEY = "EMPTY"
-ENTROPY_MASS = 0.999  # estimate entropy only when the top alternatives cover this much probability
 _RETRIED = {408, 409, 429}  # and every 5xx: what the openai client retries
 
 
@@ -126,7 +123,7 @@ class OpenAIBackend(Backend):
         done: list[Generation] = []
         with self._client() as client:
             for row, prompt in enumerate(prompts):
-                run = _Run(row, prompt)
+                run = StreamRun(row, prompt)
                 try:
                     done.append(self._generate_row(client, run, params, on_token))
                 except KeyboardInterrupt:
@@ -145,7 +142,7 @@ class OpenAIBackend(Backend):
         return openai.OpenAI(api_key=key, base_url=self._base_url, timeout=self.timeout,
                              max_retries=self.max_retries)
 
-    def _generate_row(self, client: Any, run: "_Run", params: GenerationParams,
+    def _generate_row(self, client: Any, run: StreamRun, params: GenerationParams,
                       on_token: TokenCallback | None) -> Generation:
         import openai
 
@@ -164,7 +161,7 @@ class OpenAIBackend(Backend):
             raise self._failure("ended the stream without a finish_reason", run)
         return self._result(run, params, "length" if run.finish == "length" else "stop")
 
-    def _open(self, client: Any, run: "_Run", params: GenerationParams) -> Any:
+    def _open(self, client: Any, run: StreamRun, params: GenerationParams) -> Any:
         import openai
 
         messages = as_messages(run.prompt)
@@ -200,12 +197,12 @@ class OpenAIBackend(Backend):
             req["logprobs"] = params.top_logprobs
         return req
 
-    def _result(self, run: "_Run", params: GenerationParams, reason: str) -> Generation:
+    def _result(self, run: StreamRun, params: GenerationParams, reason: str) -> Generation:
         return run.generation(self.name, reason, {**params.to_dict(), "endpoint": run.endpoint})
 
     # -- turning client failures into one readable error ---------------------------------------------
 
-    def _chunks(self, stream: Any, run: "_Run") -> Iterator[Any]:
+    def _chunks(self, stream: Any, run: StreamRun) -> Iterator[Any]:
         import openai
 
         chunks = iter(stream)
@@ -230,7 +227,7 @@ class OpenAIBackend(Backend):
             what = f"sent malformed JSON ({exc.msg} at char {exc.pos}): {body[:120]!r}"
         raise self._failure(what, None)
 
-    def _error(self, exc: Exception, run: "_Run") -> BackendError:
+    def _error(self, exc: Exception, run: StreamRun) -> BackendError:
         """One BackendError for a client failure, chained to it unless it shows the key."""
         midway = run.opened
         err = self._failure(self._describe(exc, midway), run if midway else None)
@@ -259,7 +256,7 @@ class OpenAIBackend(Backend):
             return f"sent malformed data in the stream ({exc})"
         return f"reported an error in the stream: {getattr(exc, 'message', exc)}"
 
-    def _failure(self, what: str, run: "_Run | None") -> BackendError:
+    def _failure(self, what: str, run: StreamRun | None) -> BackendError:
         where = f"server at {self.base_url} (model {self.model!r})"
         if run is not None:
             what += f" after {len(run.tokens)} streamed tokens; the text so far is in `err.partial`"
@@ -273,91 +270,6 @@ class OpenAIBackend(Backend):
         key = os.environ.get(self.api_key_env) or ""
         text = text.replace(key, "***") if len(key) >= 4 else text
         return _strip_userinfo(text.replace(self._base_url, self.base_url))
-
-
-@dataclass
-class _Run:
-    """What one prompt's stream has produced so far."""
-
-    row: int
-    prompt: Prompt
-    endpoint: str = "chat"
-    start: float = field(default_factory=time.perf_counter)
-    opened: bool = False  # the server has started answering (errors from now on are mid-stream)
-    pieces: list[str] = field(default_factory=list)
-    tokens: list[TokenEvent] = field(default_factory=list)
-    finish: str | None = None
-    usage: Any = None
-
-    def add(self, chunk: Any) -> list[TokenEvent]:
-        """Fold one streamed chunk in; returns its new token events."""
-        self.usage = getattr(chunk, "usage", None) or self.usage
-        made: list[TokenEvent] = []
-        for choice in getattr(chunk, "choices", None) or []:
-            piece = _choice_text(choice)
-            if piece:
-                made += self._events(piece, _entries(choice))
-            self.finish = getattr(choice, "finish_reason", None) or self.finish
-        self.tokens += made
-        return made
-
-    def _events(self, piece: str, entries: list[tuple[str, float | None, list]]) -> list[TokenEvent]:
-        self.pieces.append(piece)
-        if entries and "".join(e[0] for e in entries) == piece:
-            return [self._event(i, text, lp, top) for i, (text, lp, top) in enumerate(entries)]
-        lps = [e[1] for e in entries]
-        joint = sum(lps) if lps and None not in lps else None  # type: ignore[arg-type]
-        return [self._event(0, piece, joint, [])]
-
-    def _event(self, offset: int, text: str, logprob: float | None, top: list) -> TokenEvent:
-        return TokenEvent(row=self.row, position=len(self.tokens) + offset, token_id=-1, text=text,
-                          logprob=logprob, entropy=entropy_from_top(top), top=top or None)
-
-    def generation(self, model: str, reason: str, params: dict[str, Any]) -> Generation:
-        used = self.usage
-        completion = getattr(used, "completion_tokens", None)
-        return Generation(text="".join(self.pieces), model=model, prompt=self.prompt,
-                          tokens=list(self.tokens), prompt_tokens=getattr(used, "prompt_tokens", 0) or 0,
-                          completion_tokens=len(self.tokens) if completion is None else completion,
-                          finish_reason=reason, seconds=time.perf_counter() - self.start, params=params)
-
-
-def entropy_from_top(top: list[tuple[str, float]]) -> float | None:
-    """Entropy (nats) from the top alternatives, or ``None`` if they miss > 0.1 % of the mass.
-
-    The unseen tail adds at most ``r * log(V / r)`` nats (``r`` the missing mass, ``V``
-    the vocabulary size): under 0.02 nats for ``r = 0.001`` and a 150k vocabulary.
-
-    >>> round(entropy_from_top([("a", math.log(0.5)), ("b", math.log(0.5))]), 4)
-    0.6931
-    >>> entropy_from_top([("a", math.log(0.9))]) is None
-    True
-    """
-    probs = [math.exp(lp) for _, lp in top if lp is not None and lp > -math.inf]
-    if not probs or sum(probs) < ENTROPY_MASS:
-        return None
-    return -sum(p * math.log(p) for p in probs if p > 0)
-
-
-def _choice_text(choice: Any) -> str:
-    delta = getattr(choice, "delta", None)
-    if delta is not None:
-        return getattr(delta, "content", None) or ""
-    return getattr(choice, "text", None) or ""
-
-
-def _entries(choice: Any) -> list[tuple[str, float | None, list]]:
-    """``(token text, logprob, top alternatives)`` per token, from chat or completions logprobs."""
-    lp = getattr(choice, "logprobs", None)
-    if lp is None:
-        return []
-    content = getattr(lp, "content", None)
-    if content is not None:
-        return [(c.token, c.logprob, [(t.token, t.logprob) for t in (c.top_logprobs or [])])
-                for c in content]
-    tokens, lps = getattr(lp, "tokens", None) or [], getattr(lp, "token_logprobs", None) or []
-    tops = getattr(lp, "top_logprobs", None) or [{}] * len(tokens)
-    return [(t, v, list((top or {}).items())) for t, v, top in zip(tokens, lps, tops)]
 
 
 def _after(tries: int) -> str:
