@@ -35,6 +35,7 @@ _LAZY = {
     "critique": ("reflectnb.api", "critique"),
     "debate": ("reflectnb.api", "debate"),
     "tree": ("reflectnb.api", "tree"),
+    "view": ("reflectnb.api", "view"),
     "compare": ("reflectnb.evaluate", "compare"),
     "traces": ("reflectnb.store", None),
 }

@@ -24,6 +24,7 @@ from typing import Any, Callable, Iterator, Sequence
 from reflectnb.backends import Backend, load_model
 from reflectnb.backends.base import GenerationParams, Prompt
 from reflectnb.backends.params import params_for
+from reflectnb.errors import OptionError
 from reflectnb.trace import FanOut, ListRecorder, Recorder
 
 Model = str | Backend | None
@@ -61,9 +62,9 @@ def _live_view(kind: str, live: Any) -> Any:
     if live is None or live is False:
         return None
     if live is True:
-        from reflectnb.widgets import LiveView
+        from reflectnb.widgets import LiveView, TreeView
 
-        return LiveView(kind=kind).show()
+        return TreeView(title="tree", status="running").show() if kind == "tree" else LiveView(kind=kind).show()
     return live  # a view the caller made
 
 
@@ -294,3 +295,30 @@ def tree(task: Any, *, model: Model = None, method: str = "bfs", temperature: fl
     return _run_strategy("tree", backend.name, settings,
                          lambda rec: tree_search(backend, task, method, recorder=rec, **options),
                          trace=trace, live=live)
+
+
+def view(what: Any, *, store: Any = None, **kwargs: Any):
+    """Open a run in the interactive tree view.
+
+    ``what`` is a tree result (its nodes), a reflect / critique / debate result
+    (a refinement chain as a path, a debate as a layered graph: round × agent), or a
+    run id from the trace store. ``view.selected`` is the node clicked last.
+
+    Examples
+    --------
+    >>> v = reflectnb.view(reflectnb.tree("Make 24 from 4 9 10 13", method="mcts"))   # doctest: +SKIP
+    >>> v = reflectnb.view(reflectnb.debate("Is 0.1 + 0.2 == 0.3 in floats?"))          # doctest: +SKIP
+    >>> v = reflectnb.view("run-3f2a…")                                                  # doctest: +SKIP
+    """
+    from reflectnb.widgets import TreeView
+
+    if isinstance(what, str):
+        return TreeView.from_run(what, store=store, **kwargs)
+    if hasattr(what, "nodes") and hasattr(what, "best_path"):
+        return TreeView.from_result(what, **kwargs)
+    if hasattr(what, "steps"):
+        kind = getattr(what, "strategy", "") or "reflect"
+        method = getattr(what, "method", None)
+        return TreeView.from_steps(what.steps, kind=f"{kind} · {method}" if method else kind, **kwargs)
+    raise OptionError(f"reflectnb.view takes a result (tree, reflect, critique, debate) or a run id; "
+                      f"got {type(what).__name__}")
