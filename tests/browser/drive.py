@@ -1,0 +1,71 @@
+"""Driving a notebook in JupyterLab from a test: open, run cells, read outputs.
+
+Cells run through JupyterLab's command registry (``notebook:run-cell``, what
+Shift+Enter does); outputs are read from the notebook model as nbformat JSON.
+"""
+
+from __future__ import annotations
+
+# -- driving notebooks ------------------------------------------------------------------------------------
+
+def open_notebook(page, lab: "Lab", name: str, timeout: float = 120_000) -> None:
+    """Open a notebook in JupyterLab and wait until its kernel is idle."""
+    page.goto(f"{lab.url}/lab/tree/{name}?token={lab.token}&reset")
+    page.wait_for_function("() => window.jupyterapp && window.jupyterapp.shell.currentWidget"
+                           " && window.jupyterapp.shell.currentWidget.sessionContext"
+                           " && window.jupyterapp.shell.currentWidget.sessionContext.session"
+                           " && window.jupyterapp.shell.currentWidget.sessionContext.session.kernel"
+                           " && window.jupyterapp.shell.currentWidget.sessionContext.session.kernel.status === 'idle'",
+                           timeout=timeout)
+
+
+def cell_count(page) -> int:
+    return page.evaluate("() => window.jupyterapp.shell.currentWidget.content.widgets.length")
+
+
+def start_cell(page, index: int) -> None:
+    """Start running cell ``index`` (as Shift+Enter would) without waiting for it."""
+    page.evaluate("""(i) => { const nb = window.jupyterapp.shell.currentWidget;
+        nb.content.activeCellIndex = i;
+        window.__rnbDone = false;
+        const done = () => { window.__rnbDone = true; };
+        window.jupyterapp.commands.execute('notebook:run-cell').then(done, done); }""", index)
+
+
+def wait_cell(page, timeout: float = 300_000) -> None:
+    """Wait until the cell started last has finished and the kernel is idle again."""
+    page.wait_for_function("""() => window.__rnbDone === true
+        && window.jupyterapp.shell.currentWidget.sessionContext.session.kernel.status === 'idle'""",
+                           timeout=timeout, polling=200)
+
+
+def run_cell(page, index: int, timeout: float = 300_000) -> list[dict]:
+    """Run cell ``index``, wait for it, return its outputs (nbformat JSON)."""
+    start_cell(page, index)
+    wait_cell(page, timeout)
+    return outputs(page, index)
+
+
+def outputs(page, index: int) -> list[dict]:
+    return page.evaluate("(i) => window.jupyterapp.shell.currentWidget.content.widgets[i].model.outputs.toJSON()",
+                         index)
+
+
+def cell_node(page, index: int):
+    """A locator for cell ``index``'s output area."""
+    return page.locator(".jp-Notebook .jp-Cell").nth(index).locator(".jp-Cell-outputArea")
+
+
+def errors(outs: list[dict]) -> list[str]:
+    return [f"{o.get('ename')}: {o.get('evalue')}" for o in outs if o.get("output_type") == "error"]
+
+
+def text_of(outs: list[dict]) -> str:
+    parts = []
+    for o in outs:
+        if o.get("output_type") == "stream":
+            parts.append("".join(o.get("text", "")))
+        for value in (o.get("data") or {}).values():
+            if isinstance(value, (str, list)):
+                parts.append("".join(value) if isinstance(value, list) else value)
+    return "\n".join(parts)

@@ -1,0 +1,75 @@
+"""The live view in a real JupyterLab: it mounts, streams tokens, finishes, and its stop button works."""
+
+from __future__ import annotations
+
+import re
+import time
+
+import pytest
+from drive import cell_node, errors, open_notebook, outputs, run_cell, start_cell, text_of, wait_cell
+
+pytestmark = pytest.mark.browser
+
+
+def test_the_live_view_mounts_from_the_built_bundle(page, lab):
+    name = lab.notebook("mount.ipynb", [
+        "%load_ext reflectnb",
+        '%%reflect --model "scripted:Draft one|Shorter please|Draft two|STOP" --rounds 2\nWrite a haiku'])
+    open_notebook(page, lab, name)
+    assert errors(run_cell(page, 0)) == []
+    assert errors(run_cell(page, 1)) == []
+    view = cell_node(page, 1).locator(".rnb-live")
+    view.wait_for(timeout=30_000)  # fails if reflectnb/static/live.js is missing or broken
+    assert view.locator(".rnb-status").inner_text() == "completed"
+    assert "Draft two" in view.inner_text()
+    assert page.console_errors == []
+
+
+def streamed_text(page, index: int) -> str:
+    box = cell_node(page, index).locator(".rnb-live .rnb-streaming")
+    return box.inner_text() if box.count() else ""
+
+
+def test_tokens_stream_into_the_view_while_the_embedded_model_generates(page, lab):
+    name = lab.notebook("stream.ipynb", [
+        "%load_ext reflectnb",
+        "%%reflect --model smollm2-135m --rounds 1 --max-tokens 96\nExplain in three sentences why the sky is blue."])
+    open_notebook(page, lab, name)
+    run_cell(page, 0)
+    start_cell(page, 1)
+    seen: list[int] = []
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline and len(set(seen)) < 3:
+        text = streamed_text(page, 1)
+        if text and (not seen or len(text) > seen[-1]):
+            seen.append(len(text))
+        time.sleep(0.05)
+    wait_cell(page)
+    assert len(set(seen)) >= 3 and seen == sorted(seen), f"streamed lengths seen: {seen}"
+    view = cell_node(page, 1).locator(".rnb-live")
+    assert view.locator(".rnb-status").inner_text() == "completed"
+    assert view.locator(".rnb-step").count() >= 2 and streamed_text(page, 1) == ""
+
+
+def test_the_stop_button_interrupts_the_run_and_the_kernel_stays_usable(page, lab):
+    name = lab.notebook("stop.ipynb", [
+        "%load_ext reflectnb",
+        "%%reflect --model smollm2-135m --rounds 5 --max-tokens 400\nWrite a long story about a lighthouse keeper.",
+        "%reflect_sql SELECT kind, status FROM runs ORDER BY started_at DESC LIMIT 1",
+        "print(6 * 7)"])
+    open_notebook(page, lab, name)
+    run_cell(page, 0)
+    start_cell(page, 1)
+    page.wait_for_function("() => [...document.querySelectorAll('.rnb-live .rnb-streaming')]"
+                           ".some(n => n.textContent.length > 20)", timeout=120_000)
+    clicked = time.monotonic()
+    cell_node(page, 1).locator(".rnb-stop").click()
+    wait_cell(page, timeout=60_000)
+    stopped_after = time.monotonic() - clicked
+    view = cell_node(page, 1).locator(".rnb-live")
+    assert view.locator(".rnb-status").inner_text() == "interrupted"
+    assert stopped_after < 20, f"the run took {stopped_after:.1f} s to stop"
+    assert errors(outputs(page, 1)) == []  # an interrupted run is a result, not a traceback
+    table = text_of(run_cell(page, 2))
+    assert re.search(r"reflect\s+interrupted", table), table
+    assert "42" in text_of(run_cell(page, 3))
