@@ -84,6 +84,10 @@ export function nodesInView(layout: Layout, t: Transform, width: number, height:
   return out;
 }
 
+function fmt(v: number | null | undefined): string {
+  return v === null || v === undefined || !Number.isFinite(v) ? "—" : String(Number(v.toPrecision(3)));
+}
+
 function nodeColor(nodes: NodeColumns, i: number): string {
   const v = nodes.value[i];
   if (nodes.status[i] === "pruned") return STATUS_COLOR.pruned;
@@ -251,6 +255,9 @@ export function render({ model, el: host }: { model: WidgetModel<TreeState>; el:
       ctx.arc(s.x, s.y, r, 0, Math.PI * 2);
       ctx.fillStyle = nodeColor(cols, i);
       ctx.fill();
+      ctx.lineWidth = 1;
+      ctx.strokeStyle = "#64748b"; // an outline, so low values (near white) still show
+      ctx.stroke();
       if (best.has(i) || matchSet.has(i) || i === selected || collapsed.has(i)) {
         ctx.lineWidth = i === selected ? 3 : 2;
         ctx.strokeStyle = i === selected ? "#dc2626" : matchSet.has(i) ? "#7c3aed" : "#111827";
@@ -308,7 +315,7 @@ export function render({ model, el: host }: { model: WidgetModel<TreeState>; el:
     const d = model.get("details") ?? {};
     const same = d["id"] === id;
     details.appendChild(el("div", "rnb-label",
-      `#${id} · ${cols.status[id]} · value ${cols.value[id] ?? "—"} · visits ${cols.visits[id]} · iteration ${cols.iteration[id]}`));
+      `#${id} · ${cols.status[id]} · value ${fmt(cols.value[id])} · visits ${cols.visits[id]} · iteration ${cols.iteration[id]}`));
     details.appendChild(el("pre", "rnb-text", cols.text[id]));
     if (same && typeof d["prompt"] === "string" && d["prompt"]) {
       details.appendChild(el("div", "rnb-label", "prompt"));
