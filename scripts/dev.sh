@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Set up reflectnb on a fresh machine, then run one job.
 #   bash scripts/dev.sh quickstart   # run notebooks/00-quickstart.ipynb headless on the embedded model
-#   bash scripts/dev.sh test         # run the whole test suite (the command CI runs)
+#   bash scripts/dev.sh test         # run the whole test suite (the command CI runs; installs Chromium via apt)
 #   bash scripts/dev.sh setup        # only set up
 # Idempotent: a second run reuses .venv, the npm packages and the converted model.
 set -euo pipefail
@@ -33,6 +33,16 @@ setup_js() {
   (cd js && npm ci --no-audit --no-fund --loglevel=error && npm run build)
 }
 
+setup_browser() {
+  # The browser tests drive Debian's Chromium through Playwright (which cannot download browsers here).
+  if [ -x /usr/bin/chromium ]; then return; fi
+  log "installing Chromium for the browser tests (Debian packages chromium, chromium-driver)"
+  local sudo=""
+  if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq chromium chromium-driver
+}
+
 convert_model() {
   log "converting the embedded model once (cached under \${REFLECTNB_CACHE:-~/.cache/reflectnb})"
   .venv/bin/python -c "from reflectnb.backends.embedded import ensure_converted; print(ensure_converted())"
@@ -51,7 +61,7 @@ case "$job" in
       --output-dir build notebooks/00-quickstart.ipynb
     echo "rendered notebook: $(pwd)/build/00-quickstart.html" ;;
   test)
-    setup_python; setup_js; convert_model
+    setup_python; setup_js; convert_model; setup_browser
     log "js unit tests"
     (cd js && npm test --silent)
     log "python tests"

@@ -47,8 +47,8 @@ def run_cell(page, index: int, timeout: float = 300_000) -> list[dict]:
 
 
 def outputs(page, index: int) -> list[dict]:
-    return page.evaluate("(i) => window.jupyterapp.shell.currentWidget.content.widgets[i].model.outputs.toJSON()",
-                         index)
+    return page.evaluate("""(i) => { const cell = window.jupyterapp.shell.currentWidget.content.widgets[i];
+        return cell.model.outputs ? cell.model.outputs.toJSON() : []; }""", index)  # markdown cells have none
 
 
 def cell_node(page, index: int):

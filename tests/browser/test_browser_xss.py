@@ -72,7 +72,7 @@ def test_hostile_model_output_is_text_in_every_view_in_jupyterlab_and_in_the_htm
     page.wait_for_timeout(500)
     subprocess.run([sys.executable, "-m", "jupyter", "nbconvert", "--to", "html", str(lab.root / name)],
                    check=True, capture_output=True, timeout=120)
-    page.goto((lab.root / "xss.html").as_uri())
+    page.goto((lab.root / name).with_suffix(".html").as_uri())
     page.wait_for_load_state("load")
     page.wait_for_timeout(1000)
     body = page.locator("body").inner_text()

@@ -1,0 +1,99 @@
+"""A real JupyterLab server on loopback for the browser tests and benchmarks.
+
+A random token, a temporary root and its own Jupyter dirs; its kernels are this
+virtual environment's Python (ipykernel's built-in spec). Each notebook is written
+into its own folder, where its kernel runs and keeps its traces
+(``.reflectnb/traces.duckdb``), so tests do not see each other's runs.
+``--LabApp.expose_app_in_browser`` exposes ``window.jupyterapp`` so tests drive
+notebooks through JupyterLab's command registry.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import nbformat
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Lab:
+    """A running JupyterLab: its URL, token and root folder."""
+
+    def __init__(self, root: Path, port: int, token: str, process: subprocess.Popen):
+        self.root, self.port, self.token, self.process = root, port, token, process
+        self.url = f"http://127.0.0.1:{port}"
+
+    def notebook(self, name: str, cells: list[str] | Path) -> str:
+        """Write a notebook (code cells, or a copy of a notebook file) into its own folder of the root.
+
+        Returns its path relative to the root. Its kernel runs in that folder, so its traces go to
+        that folder's ``.reflectnb/traces.duckdb``: tests do not see each other's runs.
+        """
+        if isinstance(cells, Path):
+            nb = nbformat.read(cells, as_version=4)
+        else:
+            nb = nbformat.v4.new_notebook()
+            nb.cells = [nbformat.v4.new_code_cell(src) for src in cells]
+            nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+        folder = self.root / Path(name).stem
+        folder.mkdir(exist_ok=True)
+        nbformat.write(nb, folder / name)
+        return f"{folder.name}/{name}"
+
+    def api(self, path: str) -> object:
+        req = urllib.request.Request(f"{self.url}{path}", headers={"Authorization": f"token {self.token}"})
+        with urllib.request.urlopen(req, timeout=5) as reply:
+            return json.loads(reply.read())
+
+
+def start_lab(root: Path, home: Path) -> Lab:
+    """Start JupyterLab serving ``root`` (its own Jupyter dirs under ``home``); wait until it answers."""
+    port, token = _free_port(), secrets.token_hex(16)
+    env = {k: v for k, v in os.environ.items() if k != "REFLECTNB_TRACES"}  # each kernel: traces in its folder
+    env = {**env, "JUPYTER_CONFIG_DIR": str(home / "config"),
+           "JUPYTER_RUNTIME_DIR": str(home / "runtime"), "IPYTHONDIR": str(home / "ipython"),
+           "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
+    log = open(home / "lab.log", "w")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "jupyterlab", "--no-browser", "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}",
+         f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={root}", "--LabApp.expose_app_in_browser=True",
+         "--LabApp.news_url=", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+         "--LabApp.extension_manager=readonly", *(["--allow-root"] if os.geteuid() == 0 else [])],
+        cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    server = Lab(root, port, token, process)
+    server.log = log
+    deadline = time.monotonic() + 90
+    while True:
+        try:
+            server.api("/api/status")
+            break
+        except OSError:
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"JupyterLab did not start; log:\n{(home / 'lab.log').read_text()[-3000:]}")
+            time.sleep(0.3)
+    return server
+
+
+def stop_lab(server: Lab) -> None:
+    """Stop the server and its kernels (the whole process group)."""
+    process = server.process
+    os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+    server.log.close()
