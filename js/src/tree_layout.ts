@@ -18,7 +18,7 @@ export interface Layout { x: number[]; y: number[]; width: number; height: numbe
 
 /**
  * "tree": leaves side by side in depth-first order, each parent centred over its visible
- * children (children keep creation order). "layered": x = lane (a debate agent),
+ * children (children keep creation order). "layered": x = 8 × lane (a debate agent),
  * y = depth (a round). Iterative, so a 10,000-deep chain does not overflow the stack.
  */
 export function layoutTree(input: LayoutInput): Layout {
@@ -30,9 +30,9 @@ export function layoutTree(input: LayoutInput): Layout {
   if (input.mode === "layered") {
     for (let i = 0; i < n; i++) {
       if (!input.visible[i]) continue;
-      x[i] = input.lane[i] || 0;
+      x[i] = (input.lane[i] || 0) * 8; // lanes wide apart: room for labels when zoomed in
       y[i] = input.depth[i];
-      width = Math.max(width, x[i] + 1);
+      width = Math.max(width, x[i] + 1);  // in leaf columns, like "tree"
       height = Math.max(height, y[i] + 1);
     }
     return { x, y, width, height };

@@ -63,7 +63,7 @@ describe("tree layout", () => {
 
   it("layered mode puts each node in its lane and row (a debate: agent x round)", () => {
     const l = layoutTree({ parent: [null, null, 0, 1], depth: [0, 0, 1, 1], lane: [0, 1, 0, 1], visible: all(4), mode: "layered" });
-    expect(l.x).toEqual([0, 1, 0, 1]); expect(l.y).toEqual([0, 0, 1, 1]);
+    expect(l.x).toEqual([0, 8, 0, 8]); expect(l.y).toEqual([0, 0, 1, 1]);
   });
 });
 
