@@ -52,7 +52,8 @@ def non_negative_float(value: str) -> float:
 def add_generation_options(parser: argparse.ArgumentParser) -> None:
     """Options every generating magic shares."""
     group = parser.add_argument_group("generation")
-    group.add_argument("-m", "--model", help="model name (default: %%config ReflectMagics.model)")
+    group.add_argument("-m", "--model", help="model name, or a Python variable holding a loaded model "
+                       "(default: %%config ReflectMagics.model)")
     group.add_argument("-t", "--temperature", type=non_negative_float, help="0 = greedy (default 0)")
     group.add_argument("--max-tokens", type=positive_int, dest="max_tokens",
                        help="new tokens per generation (default 256)")

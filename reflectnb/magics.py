@@ -108,6 +108,10 @@ class ReflectMagics(Magics):
         options = {k: v for k, v in vars(opts).items()
                    if k not in ("output", "no_stream", "no_trace", "templates", "verifier", "game24")
                    and v is not None}
+        if opts.model:
+            from reflectnb.evaluate.magic import model_from_namespace
+
+            options["model"] = model_from_namespace(opts.model, self.shell.user_ns)  # a Backend variable, or a name
         if kind == "tree":
             return self._tree_options(opts, options)
         options.setdefault("model", self.model or None)

@@ -42,6 +42,25 @@ def test_cell_variables_are_filled_in_before_the_loop_sees_the_task(ip):
     assert ip.user_ns["res"].steps[0].generation.prompt[-1].content == "A haiku about rain {literally}"
 
 
+def test_model_may_name_a_python_variable_holding_a_loaded_model(ip, trace_file):
+    from reflectnb.backends.scripted import ScriptedBackend
+
+    ip.user_ns["bot"] = ScriptedBackend(["from a variable", "STOP"])
+    ip.run_cell_magic("reflect", "-m bot --no-stream -o res", "x")
+    assert ip.user_ns["res"].answer == "from a variable"
+    ip.user_ns["bot"] = ScriptedBackend(lambda prompt, i: "from a variable")
+    ip.run_cell_magic("tree", "--method bfs --branch 1 --depth 1 -m bot --no-stream -o res", "x")
+    assert "from a variable" in [n.text for n in ip.user_ns["res"].nodes]
+    ip.user_ns.pop("bot")
+
+
+def test_a_tree_option_the_method_does_not_take_is_a_usage_error_naming_what_it_takes(ip):
+    from IPython.core.error import UsageError
+
+    with pytest.raises(UsageError, match="method 'best_of_n' does not take branch; it takes: n, "):
+        ip.run_cell_magic("tree", "--method best_of_n --branch 2 -m 'scripted:a' --no-stream", "x")
+
+
 def test_no_trace_keeps_the_run_out_of_the_store(ip, trace_file):
     ip.run_cell_magic("reflect", "-m 'scripted:d|STOP' --no-stream --no-trace -o res", "x")
     assert ip.user_ns["res"].run_id is None

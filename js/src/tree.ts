@@ -26,11 +26,12 @@ export interface TreeState {
   stop_requested: boolean;
 }
 
-export const DX = 28; // pixels per leaf column at zoom 1
-export const DY = 60; // pixels per depth row at zoom 1
-const R = 7; // node radius at zoom 1
+export const DX = 120; // pixels per leaf column at zoom 1 (room for a label)
+export const DY = 70; // pixels per depth row at zoom 1
+const R = 7; // node radius in pixels (capped: nodes do not grow past it)
 const PAD = 24;
-const LABEL_ZOOM = 1.4; // draw labels from this zoom on
+const LABEL_MIN_PX = 60; // draw labels once leaf columns are this far apart on screen
+const CHAR_PX = 6.5; // average width of an 11px sans-serif character
 const STATUS_COLOR: Record<string, string> = {
   pruned: "#cbd5e1", terminal: "#f58518", selected: "#54a24b", expanded: "#4c78a8",
 };
@@ -73,7 +74,7 @@ export interface Transform { k: number; tx: number; ty: number }
 /** Indices of laid-out nodes inside the viewport (with a margin of one node). */
 export function nodesInView(layout: Layout, t: Transform, width: number, height: number): number[] {
   const out: number[] = [];
-  const m = R * t.k * 2;
+  const m = R * 2;
   for (let i = 0; i < layout.x.length; i++) {
     const x = layout.x[i];
     if (Number.isNaN(x)) continue;
@@ -191,7 +192,7 @@ export function render({ model, el: host }: { model: WidgetModel<TreeState>; el:
     const { w, h } = size();
     const worldW = PAD * 2 + Math.max(0, layout.width - 1) * DX;
     const worldH = PAD * 2 + Math.max(0, layout.height - 1) * DY;
-    const k = Math.min(2, Math.max(0.02, Math.min(w / worldW, h / worldH)));
+    const k = Math.min(1.5, Math.max(0.0005, Math.min(w / worldW, h / worldH)));
     t = { k, tx: (w - worldW * k) / 2, ty: (h - worldH * k) / 2 };
   }
 
@@ -246,7 +247,7 @@ export function render({ model, el: host }: { model: WidgetModel<TreeState>; el:
     }
     ctx.stroke();
     ctx.setLineDash([]);
-    const r = Math.max(2, R * Math.min(t.k, 2));
+    const r = Math.max(2, Math.min(R, R * t.k * 4));
     const matchSet = new Set(matches);
     const selected = model.get("selected");
     for (const i of inView) {
@@ -266,13 +267,14 @@ export function render({ model, el: host }: { model: WidgetModel<TreeState>; el:
         ctx.setLineDash([]);
       }
     }
-    if (t.k >= LABEL_ZOOM) {
+    const room = Math.floor((DX * t.k - r - 8) / CHAR_PX); // characters that fit before the next column
+    if (DX * t.k >= LABEL_MIN_PX && room >= 4) {
       ctx.fillStyle = "#334155";
       ctx.font = "11px sans-serif";
       for (const i of inView) {
         const s = screen(i);
-        const text = cols.text[i] ?? "";
-        ctx.fillText(text.length > 40 ? text.slice(0, 39) + "…" : text, s.x + r + 3, s.y + 4);
+        const text = (cols.text[i] ?? "").replace(/\s+/g, " ");
+        ctx.fillText(text.length > room ? text.slice(0, room - 1) + "…" : text, s.x + r + 3, s.y + 4);
       }
     }
   }
@@ -337,7 +339,7 @@ export function render({ model, el: host }: { model: WidgetModel<TreeState>; el:
   function hit(clientX: number, clientY: number): number | null {
     const box = canvas.getBoundingClientRect();
     const px = clientX - box.left, py = clientY - box.top;
-    const r = Math.max(6, R * Math.min(t.k, 2) + 3);
+    const r = Math.max(6, Math.min(R, R * t.k * 4) + 3);
     let bestId: number | null = null, bestD = r * r;
     for (let i = 0; i < layout.x.length; i++) {
       if (Number.isNaN(layout.x[i])) continue;
@@ -349,7 +351,7 @@ export function render({ model, el: host }: { model: WidgetModel<TreeState>; el:
   }
 
   function zoomAt(factor: number, cx: number, cy: number): void {
-    const k = Math.min(40, Math.max(0.01, t.k * factor));
+    const k = Math.min(20, Math.max(0.0005, t.k * factor));
     t = { k, tx: cx - ((cx - t.tx) / t.k) * k, ty: cy - ((cy - t.ty) / t.k) * k };
     schedule();
   }

@@ -84,8 +84,8 @@ describe("visibility, search, culling", () => {
   it("draws only the nodes inside the viewport", () => {
     const c = complete(10, 3);
     const l = layoutTree({ parent: c.parent, depth: c.depth, lane: c.depth.map(() => 0), visible: all(c.id.length), mode: "tree" });
-    const far = nodesInView(l, { k: 0.02, tx: 0, ty: 0 }, 800, 420).length;
-    const near = nodesInView(l, { k: 3, tx: 0, ty: 0 }, 800, 420).length;
+    const far = nodesInView(l, { k: 0.005, tx: 0, ty: 0 }, 800, 420).length;
+    const near = nodesInView(l, { k: 1, tx: 0, ty: 0 }, 800, 420).length;
     expect(far).toBe(c.id.length);
     expect(near).toBeGreaterThan(0);
     expect(near).toBeLessThan(c.id.length / 10);

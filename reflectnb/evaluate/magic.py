@@ -77,7 +77,7 @@ def reflect_eval(line: str, user_ns: dict[str, Any]) -> EvalResult:
     methods = _with_schedule(parse_methods(opts.methods), opts.schedule)
     from reflectnb.evaluate.compare import compare
 
-    result = compare(_lookup(opts.tasks, user_ns, "tasks"), methods, model=_model(opts.model, user_ns), n=opts.n,
+    result = compare(_lookup(opts.tasks, user_ns, "tasks"), methods, model=model_from_namespace(opts.model, user_ns), n=opts.n,
                      seed=opts.seed if opts.seed is not None else 0, batch_size=opts.batch_size,
                      temperature=opts.temperature or 0.0, max_tokens=opts.max_tokens or 256,
                      checker=_lookup(opts.checker, user_ns, "checker"), extract=_lookup(opts.extract, user_ns, "extract"),
@@ -104,7 +104,8 @@ def _lookup(value: str, user_ns: dict[str, Any], what: str) -> Any:
     return value
 
 
-def _model(name: str | None, user_ns: dict[str, Any]) -> Any:
+def model_from_namespace(name: str | None, user_ns: dict[str, Any]) -> Any:
+    """``--model NAME``: a Backend held in the Python variable NAME, else the model name itself."""
     from reflectnb.backends.base import Backend
 
     if name and name.isidentifier() and isinstance(user_ns.get(name), Backend):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from drive import cell_node, errors, open_notebook, run_cell, text_of
+from drive import cell_node, errors, open_notebook, run_cell, start_cell, text_of, wait_cell
 
 pytestmark = pytest.mark.browser
 
@@ -78,3 +78,23 @@ def test_ten_thousand_nodes_render_with_culled_drawing(page, lab):
         root.locator(".rnb-tree-zoom-in").click()
     page.wait_for_function("(el) => Number(el.dataset.drawn) < 2000", arg=root.element_handle())
     assert page.console_errors == []
+
+
+def test_a_live_tree_search_grows_in_the_view_and_its_stop_button_ends_it(page, lab):
+    name = lab.notebook("tree-live.ipynb", [
+        "%load_ext reflectnb\nimport time\nfrom reflectnb.backends.scripted import ScriptedBackend\n"
+        "slow = ScriptedBackend(lambda prompt, i: (time.sleep(0.05), f'step {i}')[1])  # never reaches an answer",
+        "%%tree --method mcts --iterations 300 --branch 2 --depth 8 --model slow -o m\nCount the steps.",
+        "%reflect_sql SELECT kind, status FROM runs",
+        "print(6 * 7)"])
+    open_notebook(page, lab, name)
+    run_cell(page, 0)
+    start_cell(page, 1)
+    root = cell_node(page, 1).locator(".rnb-tree")
+    root.wait_for(timeout=60_000)
+    page.wait_for_function("(el) => Number(el.dataset.nodes) >= 3", arg=root.element_handle(), timeout=120_000)
+    root.locator(".rnb-tree-stop").click()
+    wait_cell(page, timeout=60_000)
+    assert root.locator(".rnb-status").inner_text() == "interrupted"
+    assert "interrupted" in text_of(run_cell(page, 2))
+    assert "42" in text_of(run_cell(page, 3))

@@ -12,6 +12,8 @@ only (no torch, no store). See ``docs/trees.md``.
 
 from __future__ import annotations
 
+import inspect
+
 from typing import Any
 
 from reflectnb.errors import OptionError
@@ -45,7 +47,12 @@ def tree_search(backend: Any, task: Task | str, method: str = "bfs", **options: 
     """
     if method not in METHODS:
         raise OptionError(f"`method` must be one of {list(METHODS)}, got {method!r}")
-    return METHODS[method](backend, task, **options)
+    search = METHODS[method]
+    accepted = [name for name in inspect.signature(search).parameters if name not in ("backend", "task")]
+    unknown = sorted(set(options) - set(accepted))
+    if unknown:
+        raise OptionError(f"method {method!r} does not take {', '.join(unknown)}; it takes: {', '.join(accepted)}")
+    return search(backend, task, **options)
 
 
 __all__ = ["tree_search", "tot_bfs", "tot_dfs", "mcts", "best_of_n", "self_consistency", "TreeResult",
