@@ -9,12 +9,18 @@ these tests; it never skips them.
 Notebooks are driven through JupyterLab's own command registry
 (``--LabApp.expose_app_in_browser`` exposes ``window.jupyterapp``), so a cell
 runs exactly as with Shift+Enter; clicks on widgets are real mouse events.
-Screenshots of every test land in ``tests/browser/artifacts/``.
+Screenshots of every test land in ``tests/browser/artifacts/``, with the server's
+log. After each test its kernels are shut down; a SIGTERM (a CI time limit,
+``timeout``) ends the run as Ctrl-C would, so the server and its kernels are
+still stopped rather than left behind.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
+import signal
+import warnings
 from pathlib import Path
 
 import pytest
@@ -27,11 +33,25 @@ ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
 pytestmark = pytest.mark.browser
 
 
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt(f"signal {signum}")  # pytest then still tears the session fixtures down
+
+
 @pytest.fixture(scope="session")
 def lab(tmp_path_factory):
-    server = start_lab(tmp_path_factory.mktemp("lab-root"), tmp_path_factory.mktemp("lab-home"))
-    yield server
-    stop_lab(server)
+    previous = signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        server = start_lab(tmp_path_factory.mktemp("lab-root"), tmp_path_factory.mktemp("lab-home"))
+        try:
+            yield server
+        finally:
+            try:
+                stop_lab(server)
+            finally:
+                ARTIFACTS.mkdir(exist_ok=True)
+                shutil.copy(server.log_path, ARTIFACTS / "lab.log")
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 @pytest.fixture(scope="session")
@@ -48,7 +68,7 @@ def browser():
 
 
 @pytest.fixture
-def page(browser, request):
+def page(browser, lab, request):
     context = browser.new_context(viewport={"width": 1400, "height": 1000})
     page = context.new_page()
     page.console_errors = []  # type: ignore[attr-defined]
@@ -61,3 +81,7 @@ def page(browser, request):
         page.screenshot(path=str(ARTIFACTS / f"{request.node.name}.png"), full_page=True)
     finally:
         context.close()
+        try:
+            lab.shutdown_kernels()
+        except OSError as exc:  # the server itself died: the test has failed already, say why once
+            warnings.warn(f"could not shut the test's kernels down: {exc}", stacklevel=1)

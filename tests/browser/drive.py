@@ -28,22 +28,34 @@ def start_cell(page, index: int) -> None:
     page.evaluate("""(i) => { const nb = window.jupyterapp.shell.currentWidget;
         nb.content.activeCellIndex = i;
         window.__rnbDone = false;
-        const done = () => { window.__rnbDone = true; };
-        window.jupyterapp.commands.execute('notebook:run-cell').then(done, done); }""", index)
+        const done = (ok) => { window.__rnbOk = ok; window.__rnbDone = true; };
+        window.jupyterapp.commands.execute('notebook:run-cell')
+          .then((ok) => done(ok !== false), () => done(false)); }""",
+                  index)
 
 
-def wait_cell(page, timeout: float = 300_000) -> None:
-    """Wait until the cell started last has finished and the kernel is idle again."""
+def wait_cell(page, timeout: float = 300_000) -> bool:
+    """Wait until the cell started last has finished and the kernel is idle again; whether it succeeded."""
     page.wait_for_function("""() => window.__rnbDone === true
         && window.jupyterapp.shell.currentWidget.sessionContext.session.kernel.status === 'idle'""",
                            timeout=timeout, polling=200)
+    return page.evaluate("() => window.__rnbOk")
 
 
 def run_cell(page, index: int, timeout: float = 300_000) -> list[dict]:
-    """Run cell ``index``, wait for it, return its outputs (nbformat JSON)."""
+    """Run cell ``index``, wait for it, return its outputs (nbformat JSON).
+
+    A cell whose execute reply is an error but that left no error output (a magic's ``UsageError``
+    is only printed to stderr) gets one added, so ``errors()`` sees every failed cell.
+    """
     start_cell(page, index)
-    wait_cell(page, timeout)
-    return outputs(page, index)
+    ok = wait_cell(page, timeout)
+    outs = outputs(page, index)
+    if not ok and not errors(outs):
+        stderr = "".join("".join(o.get("text", "")) for o in outs if o.get("name") == "stderr").strip()
+        outs.append({"output_type": "error", "ename": "CellFailed",
+                     "evalue": stderr or "the cell's execute reply was an error"})
+    return outs
 
 
 def outputs(page, index: int) -> list[dict]:

@@ -1,11 +1,13 @@
 """A real JupyterLab server on loopback for the browser tests and benchmarks.
 
-A random token, a temporary root and its own Jupyter dirs; its kernels are this
-virtual environment's Python (ipykernel's built-in spec). Each notebook is written
+A random token, a temporary root and its own Jupyter dirs; its ``python3`` kernel is
+this virtual environment's Python (a kernelspec written into its own ``JUPYTER_PATH``,
+which wins over any user or system ``python3`` spec). Each notebook is written
 into its own folder, where its kernel runs and keeps its traces
 (``.reflectnb/traces.duckdb``), so tests do not see each other's runs.
 ``--LabApp.expose_app_in_browser`` exposes ``window.jupyterapp`` so tests drive
-notebooks through JupyterLab's command registry.
+notebooks through JupyterLab's command registry. Each test shuts its kernels down
+(:meth:`Lab.shutdown_kernels`): a kernel holding the embedded model takes hundreds of MB.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -54,10 +57,38 @@ class Lab:
         nbformat.write(nb, folder / name)
         return f"{folder.name}/{name}"
 
-    def api(self, path: str) -> object:
-        req = urllib.request.Request(f"{self.url}{path}", headers={"Authorization": f"token {self.token}"})
-        with urllib.request.urlopen(req, timeout=5) as reply:
-            return json.loads(reply.read())
+    def api(self, path: str, method: str = "GET", timeout: float = 5) -> object:
+        req = urllib.request.Request(f"{self.url}{path}", method=method,
+                                     headers={"Authorization": f"token {self.token}"})
+        with urllib.request.urlopen(req, timeout=timeout) as reply:
+            body = reply.read()
+        return json.loads(body) if body else None
+
+    def shutdown_kernels(self) -> None:
+        """End every session and shut every kernel down (a test's kernels must not hold memory or CPU after it)."""
+        for kind in ("sessions", "kernels"):
+            for item in self.api(f"/api/{kind}"):
+                try:
+                    self.api(f"/api/{kind}/{item['id']}", method="DELETE", timeout=30)
+                except urllib.error.HTTPError as exc:
+                    if exc.code != 404:  # 404: gone with its session
+                        raise
+
+
+def _kernelspec(share: Path) -> None:
+    """A ``python3`` kernelspec running this Python, so kernels import this checkout's reflectnb."""
+    spec = share / "kernels" / "python3"
+    spec.mkdir(parents=True, exist_ok=True)
+    (spec / "kernel.json").write_text(json.dumps({
+        "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+        "display_name": "Python 3 (reflectnb tests)", "language": "python", "metadata": {"debugger": True}}))
+
+
+def _settings(settings: Path) -> None:
+    """Lab settings the drivers rely on: every cell stays in the DOM (``cell_node`` finds a cell by its position)."""
+    tracker = settings / "@jupyterlab" / "notebook-extension" / "tracker.jupyterlab-settings"
+    tracker.parent.mkdir(parents=True, exist_ok=True)
+    tracker.write_text(json.dumps({"windowingMode": "none"}))
 
 
 def start_lab(root: Path, home: Path) -> Lab:
@@ -66,8 +97,12 @@ def start_lab(root: Path, home: Path) -> Lab:
     env = {k: v for k, v in os.environ.items() if k != "REFLECTNB_TRACES"}  # each kernel: traces in its folder
     env = {**env, "JUPYTER_CONFIG_DIR": str(home / "config"),
            "JUPYTER_RUNTIME_DIR": str(home / "runtime"), "IPYTHONDIR": str(home / "ipython"),
+           "JUPYTERLAB_SETTINGS_DIR": str(home / "settings"),
+           "JUPYTER_PATH": os.pathsep.join([str(home / "share"), *filter(None, [os.environ.get("JUPYTER_PATH")])]),
            "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
     home.mkdir(parents=True, exist_ok=True)
+    _kernelspec(home / "share")
+    _settings(home / "settings")
     log = open(home / "lab.log", "w")
     process = subprocess.Popen(
         [sys.executable, "-m", "jupyterlab", "--no-browser", "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}",
@@ -76,7 +111,7 @@ def start_lab(root: Path, home: Path) -> Lab:
          "--LabApp.extension_manager=readonly", *(["--allow-root"] if os.geteuid() == 0 else [])],
         cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     server = Lab(root, port, token, process)
-    server.log = log
+    server.log, server.log_path = log, home / "lab.log"
     deadline = time.monotonic() + 90
     while True:
         try:
@@ -90,8 +125,12 @@ def start_lab(root: Path, home: Path) -> Lab:
 
 
 def stop_lab(server: Lab) -> None:
-    """Stop the server and its kernels (the whole process group)."""
+    """Stop the kernels, then the server (its whole process group; SIGKILL if SIGTERM is not enough)."""
     process = server.process
+    try:
+        server.shutdown_kernels()  # kernels have process groups of their own: a SIGKILL of the server orphans them
+    except OSError:
+        pass  # the server is not answering: stop it anyway
     os.killpg(process.pid, signal.SIGTERM)
     try:
         process.wait(timeout=15)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import sys
 import time
 
 import pytest
@@ -25,6 +26,27 @@ def test_the_live_view_mounts_from_the_built_bundle(page, lab):
     assert page.console_errors == []
 
 
+def test_a_broken_bundle_shows_the_widget_error_instead_of_the_view(page, lab):
+    """What the mount check above tells apart: a bundle that does not load renders no view, only an error."""
+    name = lab.notebook("broken.ipynb", [
+        "%load_ext reflectnb\nimport sys\nfrom reflectnb.widgets import LiveView\n"
+        "from reflectnb.widgets.bundle import bundle\ngood = bundle('live').read_text()\n"
+        "LiveView._esm = good[: len(good) // 2]  # the built bundle cut in half\nprint(sys.executable)",
+        '%%reflect --model "scripted:Draft one|STOP" --rounds 1\nWrite a haiku',
+        "print(6 * 7)"])
+    open_notebook(page, lab, name)
+    assert text_of(run_cell(page, 0)).strip() == sys.executable  # the kernel is this environment's Python
+    assert errors(run_cell(page, 1)) == []  # the run itself is fine; only its view cannot load
+    error = cell_node(page, 1).locator(".jupyter-widgets-error-widget")
+    error.wait_for(timeout=30_000)
+    assert cell_node(page, 1).locator(".rnb").count() == 0
+    error.click()  # ipywidgets' error box shows the JavaScript error when clicked
+    assert "SyntaxError" in cell_node(page, 1).inner_text()
+    assert any("SyntaxError" in m for m in page.console_errors), page.console_errors
+    assert any("Could not create a view" in m for m in page.console_errors), page.console_errors
+    assert "42" in text_of(run_cell(page, 2))
+
+
 def streamed_text(page, index: int) -> str:
     box = cell_node(page, index).locator(".rnb-live .rnb-streaming")
     return box.inner_text() if box.count() else ""
@@ -33,9 +55,9 @@ def streamed_text(page, index: int) -> str:
 def test_tokens_stream_into_the_view_while_the_embedded_model_generates(page, lab):
     name = lab.notebook("stream.ipynb", [
         "%load_ext reflectnb",
-        "%%reflect --model smollm2-135m --rounds 1 --max-tokens 96\nExplain in three sentences why the sky is blue."])
+        "%%reflect --model smollm2-135m --rounds 1 --max-tokens 48\nExplain in three sentences why the sky is blue."])
     open_notebook(page, lab, name)
-    run_cell(page, 0)
+    assert errors(run_cell(page, 0)) == []
     start_cell(page, 1)
     seen: list[int] = []
     deadline = time.monotonic() + 240
@@ -58,7 +80,7 @@ def test_the_stop_button_interrupts_the_run_and_the_kernel_stays_usable(page, la
         "%reflect_sql SELECT kind, status FROM runs ORDER BY started_at DESC LIMIT 1",
         "print(6 * 7)"])
     open_notebook(page, lab, name)
-    run_cell(page, 0)
+    assert errors(run_cell(page, 0)) == []
     start_cell(page, 1)
     page.wait_for_function("() => [...document.querySelectorAll('.rnb-live .rnb-streaming')]"
                            ".some(n => n.textContent.length > 20)", timeout=120_000)

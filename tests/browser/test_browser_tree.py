@@ -47,8 +47,8 @@ def test_search_and_replay_work_in_the_browser(page, lab):
     name = lab.notebook("tree-search.ipynb", [SETUP, "view = TreeView.from_result(synthetic(1200)); view",
                                               "print('selected:', view.selected)"])
     open_notebook(page, lab, name)
-    run_cell(page, 0)
-    run_cell(page, 1)
+    assert errors(run_cell(page, 0)) == []
+    assert errors(run_cell(page, 1)) == []
     root = cell_node(page, 1).locator(".rnb-tree")
     page.wait_for_function("(el) => el.dataset.state === 'ready'", arg=root.element_handle(), timeout=30_000)
     box = root.locator(".rnb-tree-search")
@@ -66,8 +66,8 @@ def test_search_and_replay_work_in_the_browser(page, lab):
 def test_ten_thousand_nodes_render_with_culled_drawing(page, lab):
     name = lab.notebook("tree-10k.ipynb", [SETUP, "big = TreeView.from_result(synthetic(10_000)); big"])
     open_notebook(page, lab, name)
-    run_cell(page, 0)
-    run_cell(page, 1)
+    assert errors(run_cell(page, 0)) == []
+    assert errors(run_cell(page, 1)) == []
     root = cell_node(page, 1).locator(".rnb-tree")
     page.wait_for_function("(el) => el.dataset.state === 'ready' && el.dataset.firstRenderMs",
                            arg=root.element_handle(), timeout=60_000)
@@ -88,7 +88,7 @@ def test_a_live_tree_search_grows_in_the_view_and_its_stop_button_ends_it(page, 
         "%reflect_sql SELECT kind, status FROM runs",
         "print(6 * 7)"])
     open_notebook(page, lab, name)
-    run_cell(page, 0)
+    assert errors(run_cell(page, 0)) == []
     start_cell(page, 1)
     root = cell_node(page, 1).locator(".rnb-tree")
     root.wait_for(timeout=60_000)
