@@ -132,6 +132,28 @@ def test_the_api_reference_documents_the_public_names(site, page_name, anchor):
     assert f'id="{anchor}"' in page(site, page_name)
 
 
+def public_names() -> list[str]:
+    """Every name ``import reflectnb`` and ``reflectnb.widgets`` offer, as the module path it is defined at."""
+    import reflectnb
+
+    names = []
+    for name, (module, attr) in reflectnb._LAZY.items():
+        if attr is None:
+            names.append(module)
+        else:
+            value = getattr(importlib.import_module(module), attr)
+            names.append(f"{value.__module__}.{value.__qualname__}")
+    widgets = importlib.import_module("reflectnb.widgets")
+    names += [f"{getattr(widgets, n).__module__}.{n}" for n in widgets.__all__]
+    return names
+
+
+def test_every_public_name_has_an_entry_in_the_api_reference(site):
+    pages = " ".join(path.read_text(encoding="utf-8") for path in (site / "reference" / "api").rglob("index.html"))
+    missing = [name for name in public_names() if f'id="{name}"' not in pages]
+    assert missing == [], f"public names without an API reference entry: {missing}"
+
+
 def test_sphinx_roles_in_docstrings_render_as_links_or_code(site):
     api = page(site, "reference/api/api")
     assert ":class:" not in api and ":func:" not in api and "<autoref" not in api
