@@ -9,8 +9,10 @@ run on this machine; the JSON goes to ``benchmarks/results/eval.json``.
 
 Each dtype is measured separately (``--dtypes``). Why it matters on a CPU: in
 fp32 one decode step at batch 8 costs ~2.2x a step at batch 1 and prefill
-barely batches, so short answers gain < 2x; in bf16 (AMX / AVX512-BF16) a step at
-batch 8 costs ~1.1x a step at batch 1, so the same items gain > 3x.
+barely batches, so short answers gain < 2x; in bf16 on a CPU with AMX / AVX512-BF16
+a step at batch 8 cost ~1.1x a step at batch 1, so the same items gained > 3x (measured on
+an Intel CPU with AMX; CPUs without native bf16 were not measured). The JSON records the
+device, the CPU model and its bf16-relevant flags, and per setting the accuracy and tokens/item.
 
     python benchmarks/bench_eval.py [--items 8] [--batch 8] [--max-tokens 32] [--dtypes float32,bfloat16]
 """
@@ -45,6 +47,36 @@ def measure(tasks, method: str, backend, batch_size: int, max_tokens: int) -> di
             "accuracy": float(summary["accuracy"])}
 
 
+BF16_FLAGS = ("avx2", "avx512f", "avx512_bf16", "amx_tile", "amx_bf16")
+
+
+def cpu_info() -> dict:
+    """The CPU model and which of the flags that decide bf16 speed it has (Linux /proc/cpuinfo)."""
+    model, flags = platform.processor() or platform.machine(), set()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            key, _, value = line.partition(":")
+            if key.strip() == "model name" and value.strip():
+                model = value.strip()
+            elif key.strip() == "flags":
+                flags = set(value.split())
+    except OSError:
+        pass
+    import torch
+
+    return {"model": model, "bf16_flags": {f: f in flags for f in BF16_FLAGS},
+            "torch_cpu_capability": torch.backends.cpu.get_cpu_capability()}
+
+
+def device_info(backend) -> dict:
+    """Where the model ran: ``cpu`` or ``cuda:0`` (with the GPU's name) and its dtype."""
+    import torch
+
+    device = str(getattr(backend, "device", "cpu"))
+    gpu = torch.cuda.get_device_name(backend.device) if device.startswith("cuda") else None
+    return {"device": device, "gpu": gpu, "dtype": str(backend.model.dtype)}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--items", type=int, default=8)
@@ -70,12 +102,17 @@ def main() -> None:
             batched = measure(tasks, method, backend, args.batch, args.max_tokens)
             single = measure(tasks, method, backend, 1, args.max_tokens)
             speedup = batched["items_per_minute"] / single["items_per_minute"]
-            rows.append({"dtype": dtype, "method": method, "batched": batched, "unbatched": single,
-                         "speedup": speedup})
+            rows.append({"dtype": dtype, "method": method, **device_info(backend), "batched": batched,
+                         "unbatched": single, "speedup": speedup})
             print(f"{dtype:>9} {method:>20}: batch {args.batch}: {batched['items_per_minute']:7.1f} items/min "
-                  f"(accuracy {batched['accuracy']:.2f}); batch 1: {single['items_per_minute']:7.1f} items/min "
-                  f"(accuracy {single['accuracy']:.2f}); speedup {speedup:.2f}x")
-    report = {"device": "cpu", "threads": torch.get_num_threads(), "machine": platform.machine(),
+                  f"(accuracy {batched['accuracy']:.2f}, {batched['tokens_per_item']:.1f} tokens/item); "
+                  f"batch 1: {single['items_per_minute']:7.1f} items/min (accuracy {single['accuracy']:.2f}, "
+                  f"{single['tokens_per_item']:.1f} tokens/item); speedup {speedup:.2f}x")
+    cpu = cpu_info()
+    print(f"on {cpu['model']} ({', '.join(f for f, has in cpu['bf16_flags'].items() if has) or 'no bf16 flags'}), "
+          f"{torch.get_num_threads()} threads")
+    report = {"devices": sorted({r["device"] for r in rows}), "cpu": cpu, "threads": torch.get_num_threads(),
+              "machine": platform.machine(),
               "cpu_count": os.cpu_count(), "load_average_at_end": os.getloadavg(), "items": args.items,
               "batch": args.batch, "max_tokens": args.max_tokens, "task": "rg:basic_arithmetic", "results": rows,
               "goal": ">= 3x items per minute at batch 8"}

@@ -70,7 +70,8 @@ class ReflectMagics(Magics):
         """Compare methods on a task set with a verifier (accuracy with CIs, reflection outcomes)."""
         from reflectnb.evaluate.magic import reflect_eval
 
-        return self._guard(lambda: reflect_eval(line, self.shell.user_ns))
+        defaults = {"model": self.model or None, "temperature": self.temperature, "max_tokens": self.max_tokens}
+        return self._guard(lambda: reflect_eval(line, self.shell.user_ns, defaults))
 
     def _loop(self, kind: str, line: str, cell: str) -> Any:
         def run():

@@ -61,6 +61,26 @@ def test_a_checker_that_raises_is_recorded_per_item(trace_file):
     assert scores.values.tolist() == [["checker_error", "ZeroDivisionError: cannot check eight"]]
 
 
+def test_an_extraction_function_that_raises_is_recorded_per_item_and_the_evaluation_goes_on(trace_file):
+    def picky(text: str) -> str:
+        if "14" in text:
+            raise ValueError("no fourteens")
+        return text.split()[-1]
+
+    result = compare(ROWS, ["baseline", "reflect(rounds=1)"], model=ScriptedBackend(doubler), extract=picky,
+                     progress=False)
+    for method in ("baseline", "reflect(rounds=1)"):
+        row = next(r for r in result.rows_of(method) if r["item_id"] == "q7")
+        assert (row["status"], row["predicted"], row["correct"], row["error"]) == \
+            ("checker_error", None, False, "extract picky raised ValueError: no fourteens")
+    summary = result.summary().set_index("method")
+    assert summary["n"].tolist() == [8, 8] and summary["checker_errors"].tolist() == [1, 1]
+    assert summary["correct"].tolist() == [5, 5]  # all but q3 (wrong), q5 ("say") and q7 (the error)
+    labels = store_sql("SELECT s.label FROM scores s JOIN runs r USING (run_id) WHERE s.name = 'correct' "
+                       "AND json_extract_string(r.params, '$.item_id') = 'q7'")
+    assert labels["label"].tolist() == ["checker_error"] * 2
+
+
 def test_an_empty_task_set_is_refused():
     with pytest.raises(OptionError, match="has no items"):
         compare([], ["baseline"], model=ScriptedBackend(doubler), trace=False)

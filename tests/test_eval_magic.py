@@ -62,3 +62,55 @@ def test_the_help_lists_the_methods_and_options():
     text = reflect_eval_parser().format_help()
     for word in ("--methods", "self_consistency", "--batch-size", "--checker", "--eval-id", "--fresh", "--schedule"):
         assert word in text
+
+
+@pytest.fixture()
+def ip(trace_file):
+    """A real IPython shell with the extension loaded; the %config defaults are put back afterwards."""
+    from IPython.core.interactiveshell import InteractiveShell
+
+    shell = InteractiveShell.instance()
+    shell.run_line_magic("load_ext", "reflectnb")
+    shell.user_ns["qs"] = ROWS
+    yield shell
+    for line in ("ReflectMagics.model = ''", "ReflectMagics.temperature = 0.0", "ReflectMagics.max_tokens = 256"):
+        shell.run_line_magic("config", line)
+    for name in ("qs", "res"):
+        shell.user_ns.pop(name, None)
+
+
+def test_the_magic_takes_model_temperature_and_max_tokens_from_config(ip):
+    ip.run_line_magic("config", "ReflectMagics.model = 'scripted:The answer is 0|The answer is 2|The answer is 4'")
+    ip.run_line_magic("config", "ReflectMagics.temperature = 0.5")
+    ip.run_line_magic("config", "ReflectMagics.max_tokens = 2")
+    ip.run_line_magic("reflect_eval", "qs --methods baseline --no-stream -o res")
+    res = ip.user_ns["res"]
+    assert res.model == "scripted:The answer is 0|The answer is 2|The answer is 4"
+    assert (res.settings["temperature"], res.settings["max_tokens"]) == (0.5, 2)
+    assert [r["final_text"] for r in res.rows] == ["The answer"] * 3  # two scripted tokens each: unparsed
+
+
+def test_options_on_the_line_win_over_config(ip):
+    ip.run_line_magic("config", "ReflectMagics.model = 'scripted:never used'")
+    ip.run_line_magic("config", "ReflectMagics.max_tokens = 2")
+    ip.user_ns["bot"] = ScriptedBackend(lambda p, i: "The answer is " + p.split("What is ")[1].split(" ")[0])
+    try:
+        res = ip.run_line_magic("reflect_eval", "qs --methods baseline -m bot --max-tokens 8 -t 0 --no-trace -o res")
+    finally:
+        ip.user_ns.pop("bot")
+    assert (res.model, res.settings["max_tokens"], res.settings["temperature"]) == ("scripted", 8, 0.0)
+    assert res.summary()["correct"].tolist() == [1]  # "0 + 0" → 0 is right; 1 and 2 are not doubled
+
+
+@pytest.mark.parametrize("line, match", [
+    ("qs --bogus 3", r"%reflect_eval: unrecognized arguments: --bogus 3  \(see `%reflect_eval\?` for the options\)"),
+    ("qs --batch-size 0", "argument --batch-size: must be a positive integer, got 0"),
+    ("qs --methods 'baseline, reflexion'", "unknown method 'reflexion'; known methods: baseline, self_consistency"),
+    ("qs --methods 'reflect(round=2)'", r"method 'reflect' has no option\(s\) \['round'\]; its options: "),
+])
+def test_a_wrong_option_or_an_unknown_method_is_a_one_line_usage_error(ip, line, match):
+    from IPython.core.error import UsageError
+
+    ip.run_line_magic("config", "ReflectMagics.model = 'scripted:unused'")
+    with pytest.raises(UsageError, match=match):
+        ip.run_line_magic("reflect_eval", line)

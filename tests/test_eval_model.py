@@ -37,3 +37,31 @@ def test_batched_and_unbatched_baseline_agree_on_greedy_answers(smol_backend):
     single = compare(rows, ["baseline"], model=smol_backend, max_tokens=12, batch_size=1, trace=False, progress=False)
     same = sum(a["final_text"][:20] == b["final_text"][:20] for a, b in zip(batched.rows, single.rows))
     assert same >= 2  # left padding may flip a near-tie, but greedy texts should mostly match
+
+
+def test_a_schedule_method_biases_the_embedded_model_and_the_trace_records_it(smol_backend, trace_file):
+    rows = [{"question": f"What is {a} + {b}?", "answer": str(a + b)} for a, b in [(2, 3), (10, 7)]]
+    result = compare(rows, ["baseline@constant(8)"], model=smol_backend, max_tokens=8, batch_size=2, progress=False)
+    assert result.summary()["n"].tolist() == [2]
+    from reflectnb.store import open_store
+
+    tokens = open_store().sql("""SELECT count(*) AS n, count(schedule_value) AS scheduled, min(schedule_value) AS low,
+        max(schedule_value) AS high, count(*) FILTER (WHERE is_reflection) AS reflective FROM tokens""").iloc[0]
+    assert tokens["scheduled"] == tokens["n"] > 0 and tokens["low"] == tokens["high"] == 8.0  # every token biased by 8
+    assert tokens["reflective"] >= 2  # a +8 bias on "But", "Wait", … makes the model use them
+    runs = open_store().sql("SELECT json_extract_string(params, '$.schedule') AS schedule, "
+                            "json_extract_string(params, '$.generation.logits_processors[0]') AS processor FROM runs")
+    assert runs.values.tolist() == [["constant(8)", "WordScheduleProcessor"]] * 2
+
+
+def test_the_same_model_in_bfloat16_is_a_different_evaluation(smol_backend):
+    from reflectnb.backends import load_model
+    from reflectnb.evaluate import default_eval_id, load_tasks
+    from reflectnb.evaluate.identity import backend_dtype
+
+    bf16 = load_model("smollm2-135m", dtype="bfloat16")
+    tasks = load_tasks([{"question": "2+2?", "answer": "4"}])
+    settings = {"temperature": 0.0, "max_tokens": 8, "seed": 0}
+    assert (bf16.name, backend_dtype(smol_backend), backend_dtype(bf16)) == \
+        (smol_backend.name, "torch.float32", "torch.bfloat16")
+    assert default_eval_id(tasks, bf16, settings) != default_eval_id(tasks, smol_backend, settings)

@@ -97,3 +97,9 @@ def test_other_reflections_are_right_to_wrong_and_wrong_to_a_different_wrong():
     assert reflection_kind(True, False, same_answer=False) == "other"
     assert reflection_kind(False, False, same_answer=False) == "other"
     assert reflection_kind(True, True, same_answer=False) == "confirmatory"
+
+
+@pytest.mark.parametrize("resamples", [0, -5, 2.5, True])
+def test_paired_bootstrap_needs_a_positive_number_of_resamples(resamples):
+    with pytest.raises(OptionError, match=r"`resamples` must be a positive integer \(e.g. 2000\), got "):
+        paired_bootstrap([1, 0], [0, 0], resamples=resamples)

@@ -9,11 +9,14 @@ batched across items, resumable, each item a run in the trace store) and
 returns an :class:`~reflectnb.evaluate.result.EvalResult`.
 
 The **eval id** names the evaluation in the trace store. By default it is a
-hash of the task set (name, ids, questions, answers), the model name and the
-generation settings, so running the same ``compare`` again resumes it (items
-already completed are read back, not regenerated), and adding a method later
-reuses the others. Pass ``eval_id=`` to choose it, or ``resume=False`` to
-start a fresh one.
+hash of everything the rows depend on (:func:`~reflectnb.evaluate.identity.eval_key`):
+the task set (name, ids, questions, answers, instruction), the checker and the
+extraction rule (a Python function by qualified name and source hash), the
+model name and dtype, and the generation settings. So running the same
+``compare`` again resumes it (items already completed are read back, not
+regenerated), adding a method later reuses the others, and changing how items
+are asked or scored starts a new evaluation instead of reusing rows scored the
+old way. Pass ``eval_id=`` to choose it, or ``resume=False`` to start a fresh one.
 
 Non-goals: running several models in one call (call ``compare`` per model).
 """
@@ -88,7 +91,7 @@ def compare(tasks: Any, methods: str | Sequence[str | Method] = ("baseline", "re
 
     backend = load_model(model)
     settings = {"temperature": temperature, "max_tokens": max_tokens, "seed": seed}
-    eval_id = eval_id or (default_eval_id(task_set, backend.name, settings) if resume else f"eval-{uuid.uuid4().hex[:12]}")
+    eval_id = eval_id or (default_eval_id(task_set, backend, settings) if resume else f"eval-{uuid.uuid4().hex[:12]}")
     rows = run_eval(task_set, parsed, backend, eval_id=eval_id, batch_size=batch_size if backend.can_batch else 1,
                     temperature=temperature, max_tokens=max_tokens, seed=seed, trace=trace, progress=progress)
     return EvalResult(eval_id, task_set.name, backend.name, [m.label for m in parsed], rows,
@@ -112,7 +115,9 @@ def _check_numbers(**values: Any) -> None:
             raise OptionError(f"`{name}` must be a positive integer, got {value!r}")
 
 
-def default_eval_id(tasks: TaskSet, model: str, settings: dict[str, Any]) -> str:
-    """``eval-<12 hex>`` from the task set's fingerprint, the model and the settings."""
-    key = json.dumps([tasks.fingerprint(), model, settings], sort_keys=True)
+def default_eval_id(tasks: TaskSet, model: str | Backend, settings: dict[str, Any]) -> str:
+    """``eval-<12 hex>`` from :func:`~reflectnb.evaluate.identity.eval_key` (tasks, scoring, model, settings)."""
+    from reflectnb.evaluate.identity import eval_key
+
+    key = json.dumps(eval_key(tasks, model, settings), sort_keys=True)
     return "eval-" + hashlib.sha256(key.encode()).hexdigest()[:12]

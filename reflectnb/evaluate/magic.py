@@ -1,4 +1,4 @@
-"""``%reflect_eval``: the line magic's options and what it runs (the lead wires it into the magics class).
+"""``%reflect_eval``: the line magic's options and what it runs (``ReflectMagics.reflect_eval`` calls it).
 
 Usage::
 
@@ -9,6 +9,8 @@ Usage::
 The first word is the task source: a variable in the notebook (DataFrame,
 list of dicts, TaskSet), ``rg:<reasoning-gym dataset>``, or a JSONL path.
 ``--schedule`` adds that decoding schedule to every method that has none.
+``-m``, ``-t`` and ``--max-tokens`` default to ``%config ReflectMagics.model``,
+``.temperature`` and ``.max_tokens`` (then the embedded model, 0, 256).
 The magic calls :func:`reflectnb.evaluate.compare` and returns its
 :class:`~reflectnb.evaluate.result.EvalResult` (``-o NAME`` also stores it).
 
@@ -26,6 +28,9 @@ from reflectnb.evaluate.methods import METHODS, Method, parse_methods
 from reflectnb.evaluate.result import EvalResult
 from reflectnb.magic_options import (non_negative_float, OptionParser, positive_int, add_generation_options,
                                      add_output_options)
+
+
+DEFAULTS: dict[str, Any] = {"model": None, "temperature": 0.0, "max_tokens": 256}
 
 
 def reflect_eval_parser() -> OptionParser:
@@ -63,8 +68,11 @@ def parse_eval_line(line: str) -> argparse.Namespace:
     return reflect_eval_parser().parse_args(words)
 
 
-def reflect_eval(line: str, user_ns: dict[str, Any]) -> EvalResult:
+def reflect_eval(line: str, user_ns: dict[str, Any], defaults: dict[str, Any] | None = None) -> EvalResult:
     """Run ``%reflect_eval <line>`` with the notebook's variables ``user_ns``.
+
+    ``defaults`` (``model``, ``temperature``, ``max_tokens``) fill the options the
+    line leaves out; the magic passes ``%config ReflectMagics.<name>`` here.
 
     Examples
     --------
@@ -75,11 +83,15 @@ def reflect_eval(line: str, user_ns: dict[str, Any]) -> EvalResult:
     """
     opts = parse_eval_line(line)
     methods = _with_schedule(parse_methods(opts.methods), opts.schedule)
+    given = {"model": model_from_namespace(opts.model, user_ns), "temperature": opts.temperature,
+             "max_tokens": opts.max_tokens}
+    settings = {**DEFAULTS, **{k: v for k, v in (defaults or {}).items() if v not in (None, "")},
+                **{k: v for k, v in given.items() if v is not None}}
     from reflectnb.evaluate.compare import compare
 
-    result = compare(_lookup(opts.tasks, user_ns, "tasks"), methods, model=model_from_namespace(opts.model, user_ns), n=opts.n,
+    result = compare(_lookup(opts.tasks, user_ns, "tasks"), methods, model=settings["model"], n=opts.n,
                      seed=opts.seed if opts.seed is not None else 0, batch_size=opts.batch_size,
-                     temperature=opts.temperature or 0.0, max_tokens=opts.max_tokens or 256,
+                     temperature=settings["temperature"], max_tokens=settings["max_tokens"],
                      checker=_lookup(opts.checker, user_ns, "checker"), extract=_lookup(opts.extract, user_ns, "extract"),
                      eval_id=opts.eval_id, resume=not opts.fresh, trace=not opts.no_trace,
                      progress=not opts.no_stream, confidence=opts.confidence)

@@ -29,6 +29,7 @@ Non-goals: the batching across items (``batching.py``) and the trace store (``ru
 from __future__ import annotations
 
 import ast
+import copy
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -155,6 +156,7 @@ class Outcome:
     tokens: int
     gen_seconds: float
     stop_reason: str = ""
+    extract_error: str | None = None
 
 
 Runner = Callable[[Method, Backend, TaskSet, Item, GenerationParams, Recorder], Outcome]
@@ -162,8 +164,33 @@ Runner = Callable[[Method, Backend, TaskSet, Item, GenerationParams, Recorder], 
 
 def run_item(method: Method, backend: Backend, tasks: TaskSet, item: Item, params: GenerationParams,
              recorder: Recorder) -> Outcome:
-    """Answer ``item`` with ``method``, reporting steps to ``recorder``."""
-    return _RUNNERS[method.name](method, backend, tasks, item, params, recorder)
+    """Answer ``item`` with ``method``, reporting steps to ``recorder``.
+
+    A user extraction function that raises reads as no answer, and the first
+    error is kept in ``Outcome.extract_error`` (scored as ``checker_error``).
+    """
+    if not callable(tasks.extract):
+        return _RUNNERS[method.name](method, backend, tasks, item, params, recorder)
+    guarded = copy.copy(tasks)  # a shallow copy: the same items, without re-validating them
+    guarded.extract = guard = _GuardedRule(tasks.extract)
+    outcome = _RUNNERS[method.name](method, backend, guarded, item, params, recorder)
+    outcome.extract_error = guard.error
+    return outcome
+
+
+class _GuardedRule:
+    """A user's extraction function that returns ``None`` instead of raising, keeping the first error."""
+
+    def __init__(self, rule: Callable[[str], Any]):
+        self.rule, self.error = rule, None
+
+    def __call__(self, text: str) -> Any:
+        try:
+            return self.rule(text)
+        except Exception as exc:  # a user's function: keep the evaluation going, record why
+            name = getattr(self.rule, "__name__", "the extraction function")
+            self.error = self.error or f"extract {name} raised {type(exc).__name__}: {exc}"
+            return None
 
 
 def _baseline(m: Method, backend: Backend, tasks: TaskSet, item: Item, params: GenerationParams,

@@ -22,6 +22,7 @@ import json
 from typing import Any
 
 from reflectnb.backends.base import GenerationParams
+from reflectnb.evaluate.identity import rule_identity
 from reflectnb.trace import ListRecorder, Score
 
 KIND_PREFIX = "eval:"
@@ -43,7 +44,8 @@ def write_item(eval_id: str, tasks: Any, item: Any, method: Any, model: str, par
     """Write one finished item as a completed run; returns its run id."""
     settings = {"eval_id": eval_id, "item_id": item.id, "method": method.label, "method_name": method.name,
                 "options": method.options, "schedule": method.schedule, "seed": params.seed, "task_set": tasks.name,
-                "checker": repr(tasks.checker), "extract": str(tasks.extract), "generation": params.to_dict()}
+                "checker": repr(tasks.checker), "extract": rule_identity(tasks.extract),
+                "generation": params.to_dict()}
     with _store().run(kind_of(method.label), model, settings) as run:
         for step in recorder.steps:
             run.on_step(step)

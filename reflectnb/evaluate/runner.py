@@ -19,8 +19,11 @@ given, items in task order.
   already completed and skips them, so a rerun after a crash or Ctrl-C
   continues where it stopped, without duplicates.
 * **Time.** ``seconds`` is the wall time of the item's batch divided by its size.
-* **Errors.** Ctrl-C stops the run (finished items are already stored). A
-  backend error ends the run after the batch's other items are stored.
+* **Errors.** Ctrl-C stops the run after storing every item that had
+  finished, including the items of the interrupted batch that were done
+  before it (e.g. a reflect loop that stopped early); the interrupted items
+  are not stored and are redone by a rerun. A backend error ends the run
+  after the batch's other items are stored.
 
 Non-goals: statistics and charts (``result.py``, ``charts.py``).
 """
@@ -94,12 +97,29 @@ def _run_chunk(tasks: TaskSet, method: Method, backend: Backend, params: Generat
         recorder = ListRecorder()
         return run_item(method, b, tasks, chunk[i], params, recorder), recorder
 
+    def keep(results: list[Any]) -> tuple[list[dict[str, Any]], BaseException | None]:
+        seconds = (time.perf_counter() - started) / len(chunk)
+        return _keep(tasks, method, backend, params, chunk, results, eval_id=eval_id, trace=trace, seconds=seconds)
+
     started = time.perf_counter()
-    results = _attempt_all(backend, attempt, len(chunk))
-    seconds = (time.perf_counter() - started) / len(chunk)
+    try:
+        results = _attempt_all(backend, attempt, len(chunk))
+    except KeyboardInterrupt as interrupt:  # store the items of this batch that had already finished
+        keep(getattr(interrupt, "partial_results", None) or [])
+        raise
+    rows, failure = keep(results)
+    if failure is not None:
+        raise failure
+    return rows
+
+
+def _keep(tasks: TaskSet, method: Method, backend: Backend, params: GenerationParams, chunk: list[Item],
+          results: list[Any], *, eval_id: str, trace: bool, seconds: float
+          ) -> tuple[list[dict[str, Any]], BaseException | None]:
+    """Score (and store) the finished items; return their rows and the first failure of the others."""
     rows, failure = [], None
     for item, result in zip(chunk, results):
-        if isinstance(result, BaseException):
+        if result is None or isinstance(result, BaseException):
             failure = failure or result
             continue
         outcome, recorder = result
@@ -107,9 +127,7 @@ def _run_chunk(tasks: TaskSet, method: Method, backend: Backend, params: Generat
         if trace:
             row["run_id"] = record.write_item(eval_id, tasks, item, method, backend.name, params, recorder, row)
         rows.append(row)
-    if failure is not None:
-        raise failure
-    return rows
+    return rows, failure
 
 
 def _attempt_all(backend: Backend, attempt: Callable[[Backend, int], Any], n: int) -> list[Any]:

@@ -10,7 +10,8 @@ round_answers, round_correct, tokens, seconds, gen_seconds, stop_reason,
 final_text, seed, run_id``.
 
 ``status`` is ``"ok"``, ``"unparsed"`` (no answer could be extracted: counted
-as wrong, and shown) or ``"checker_error"`` (the checker raised: counted as
+as wrong, and shown) or ``"checker_error"`` (the user's scoring code raised —
+the checker, or an extraction function for the final answer: counted as
 wrong, with the exception in ``error``). Nothing is dropped, so every method's
 accuracy has the same denominator and paired tests line up item by item.
 
@@ -44,6 +45,8 @@ def score_outcome(tasks: TaskSet, item: Item, method: Method, outcome: Outcome, 
     """The result row for ``item`` answered by ``method`` (see the module docstring)."""
     checks = [check(tasks, item, answer) for answer in outcome.round_answers]
     score, status, error = checks[-1]
+    if status == "unparsed" and outcome.extract_error:
+        status, error = "checker_error", outcome.extract_error
     return {
         "item_id": item.id, "method": method.label, "predicted": outcome.round_answers[-1],
         "gold": _plain(item.answer), "correct": _is_correct(score), "score": score, "status": status,

@@ -20,6 +20,7 @@ Non-goals: multiple-comparison corrections; the stdlib and numpy only (no scipy)
 from __future__ import annotations
 
 import math
+import numbers
 from statistics import NormalDist
 from typing import Sequence
 
@@ -100,6 +101,8 @@ def paired_bootstrap(a: Sequence[bool], b: Sequence[bool], *, resamples: int = 2
 
     _same_length(a, b)
     _z(confidence)
+    if isinstance(resamples, bool) or not isinstance(resamples, numbers.Integral) or resamples <= 0:
+        raise OptionError(f"`resamples` must be a positive integer (e.g. 2000), got {resamples!r}")
     diff = np.asarray(a, dtype=float) - np.asarray(b, dtype=float)
     if diff.size == 0:
         return (math.nan, math.nan, math.nan)
