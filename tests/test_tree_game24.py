@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
-from reflectnb.strategies.tree import ArithmeticTask, Game24Task, arithmetic_tasks, can_reach_24, check_24, game24_puzzles
+from reflectnb.backends.scripted import ScriptedBackend
+from reflectnb.strategies.tree import (ArithmeticTask, Game24Task, arithmetic_tasks, can_reach_24, check_24,
+                                       game24_puzzles, tot_bfs)
 from reflectnb.strategies.tree.game24 import answer_expression, current_numbers
 
 
@@ -77,3 +81,53 @@ def test_arithmetic_tasks_are_procedural_and_verifiable():
     assert not task.verify("3 + 5 = 9\n9 * 2 = 18\nAnswer: 16\n")
     assert task.process_reward(task.question, "3 + 5 = 8\n") == 1.0
     assert task.steps == 3
+
+
+# -- a whole search on the game of 24, with scripted model replies ------------------------------------------
+
+SOLUTION = ["13 - 9 = 4 (left: 4 4 10)", "10 - 4 = 6 (left: 4 6)", "4 * 6 = 24 (left: 24)",
+            "Answer: (10 - 4) * (13 - 9) = 24"]
+
+
+def game24_backend(proposals: dict[str, list[str]], values: dict[str, str]) -> ScriptedBackend:
+    """Replies to Game24Task's prompts: next steps by the numbers left, value words by numbers (or 'judge')."""
+    def script(prompt: str, index: int) -> str:
+        lines = prompt.strip().splitlines()
+        if prompt.startswith("Judge whether"):
+            return values["judge"]
+        if prompt.startswith("Can these numbers make 24?"):
+            return "thinking\n" + values.get(lines[-1], "impossible")
+        if prompt.startswith("Use the numbers"):  # the numbers left are 24: write the answer line
+            return SOLUTION[3]
+        numbers = re.search(r"Input: (.*)\nPossible next steps:\n$", prompt).group(1)
+        return "\n".join(proposals.get(numbers, []))
+
+    return ScriptedBackend(script)
+
+
+def test_tot_bfs_solves_a_game_of_24_puzzle_and_the_answer_passes_the_checker():
+    task = Game24Task("4 9 10 13")
+    model = game24_backend({"4 9 10 13": [SOLUTION[0], "4 + 9 = 13 (left: 10 13 13)"], "4 4 10": [SOLUTION[1]],
+                            "4 6": [SOLUTION[2]]},
+                           {"4 4 10": "sure", "10 13 13": "impossible", "4 6": "sure", "24": "sure", "judge": "sure"})
+    result = tot_bfs(model, task, beam=1, n_evaluate=3)
+    assert result.stop_reason == "depth" and len(model.calls) == 2 * 4  # four layers: propose, value
+    assert [result.nodes[i].text for i in result.best_path[1:]] == SOLUTION
+    assert result.answer == "(10 - 4) * (13 - 9)" and check_24(result.answer, task.question)
+    assert task.verify(result.state(result.best_path[-1]))
+    dead_end = next(n for n in result.nodes if n.text.startswith("4 + 9"))
+    assert dead_end.value == pytest.approx(0.003) and dead_end.status == "pruned"
+    assert result.best_node.value == 60 and result.best_node.status == "terminal"
+
+
+def test_a_wrong_proposal_gets_zero_from_the_exact_process_reward_and_is_pruned():
+    task = Game24Task("4 9 10 13")
+    wrong = "13 - 9 = 5 (left: 4 5 10)"  # bad arithmetic the model is sure about
+    model = game24_backend({"4 9 10 13": [wrong, SOLUTION[0]], "4 4 10": [SOLUTION[1]], "4 5 10": [wrong],
+                            "4 6": [SOLUTION[2]]}, {"judge": "sure"})
+    result = tot_bfs(model, task, beam=1, prm=task.process_reward)
+    first = result.children(0)
+    assert [(n.text, n.value, n.status) for n in first] == [(wrong, 0.0, "pruned"), (SOLUTION[0], 1.0, "selected")]
+    assert all(not n.text.startswith("Answer") or n.value == 1.0 for n in result.nodes)
+    assert result.answer and check_24(result.answer, task.question)
+    assert len(model.calls) == 4  # the PRM needs no model calls: proposals only

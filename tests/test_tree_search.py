@@ -122,6 +122,22 @@ def test_vote_evaluation_is_one_call_with_n_evaluate_votes():
     assert step_of(result, "c").value == 4 and result.answer == "c"
 
 
+def test_bfs_with_a_process_reward_function_takes_node_values_from_it():
+    seen = []
+
+    def prm(question, partial):
+        seen.append((question, partial))
+        return {"a\n": 0.2, "b\n": 0.9, "c\n": 0.5}.get(partial, 0.1 * partial.count("\n"))
+
+    model = toy_backend()
+    result = tot_bfs(model, Toy(), depth=2, beam=1, prm=prm)
+    assert [step_of(result, s).value for s in ("a", "b", "c")] == [0.2, 0.9, 0.5]
+    assert step_of(result, "b1").value == pytest.approx(0.2) and result.options["evaluate"] == "prm"
+    assert seen[:3] == [("toy question", "a\n"), ("toy question", "b\n"), ("toy question", "c\n")]
+    assert all(p.startswith("PROPOSE:") for c in model.calls for p in c.prompts)  # no value prompts
+    assert [result.nodes[i].text for i in result.best_path] == ["toy question", "b", "b1"]
+
+
 def test_sample_selection_with_all_zero_values_still_fills_the_beam():
     result = tot_bfs(toy_backend(), Toy(), depth=1, beam=2, select="sample", verifier=lambda s: 0)
     assert sum(n.status == "terminal" for n in result.nodes) == 2
@@ -250,6 +266,23 @@ def test_mcts_falls_back_to_the_best_value_node():
     assert result.stop_reason == "iterations" and result.best_node.text == "b"
 
 
+def test_a_failing_value_during_a_rollout_is_recorded_and_counts_as_zero():
+    def prm(question, partial):
+        if partial.count("\n") > 1:  # rollout states are two steps deep here
+            raise ValueError("no value for deep states")
+        return 0.4
+
+    result = mcts(toy_backend(), Toy(), iterations=3, branch=1, end_gate=1.0, roll_forward_steps=1, prm=prm)
+    child = step_of(result, "a")
+    rollout = child.attributes["rollouts"][0]
+    assert rollout["value_error"] == "raised ValueError: no value for deep states"
+    assert rollout["values"] == [0.0] and rollout["max_value"] == 0.0
+    assert result.stop_reason == "iterations" and result.nodes[0].visits == 3  # the search went on
+    with pytest.raises(VerifierError, match=r"the prm function raised ValueError: no value for deep states "
+                                            r"on a rollout from node 1"):
+        mcts(toy_backend(), Toy(), iterations=3, branch=1, roll_forward_steps=1, prm=prm, on_value_error="raise")
+
+
 def test_mcts_random_ties_are_reproducible_with_a_seed():
     runs = [mcts(toy_backend(), Toy(), iterations=5, branch=3, seed=11, prm=lambda q, s: 0.5) for _ in range(2)]
     assert [n.text for n in runs[0].nodes] == [n.text for n in runs[1].nodes]
@@ -291,6 +324,13 @@ def test_tree_search_dispatches_by_method_name():
     (tot_bfs, {"verifier": len, "prm": len}, r"either `verifier`.*or `prm`"),
     (tot_bfs, {"generate": "sample", "params": GenerationParams(temperature=0)}, r"identical children"),
     (best_of_n, {"n": 0}, r"`n` must be a positive integer, got 0"),
+    (mcts, {"iterations": 0}, r"`iterations` must be a positive integer, got 0"),
+    (mcts, {"depth": 0}, r"`depth` must be a positive integer, got 0"),
+    (tot_bfs, {"beam": 0}, r"`beam` must be a positive integer, got 0"),
+    (tot_dfs, {"prune_below": "high"}, r"`prune_below` must be a finite number, got 'high'"),
+    (tot_dfs, {"prune_below": float("nan")}, r"`prune_below` must be a finite number, got nan"),
+    (tot_dfs, {"solved_at": "0.9"}, r"`solved_at` must be a finite number, got '0.9'"),
+    (tot_dfs, {"solved_at": float("inf")}, r"`solved_at` must be a finite number, got inf"),
 ])
 def test_bad_options_are_refused_before_any_model_call(search, options, message):
     model = toy_backend()
@@ -316,6 +356,14 @@ def test_a_failing_verifier_is_recorded_on_the_node_and_the_search_goes_on():
     assert b.value is None and b.attributes["value_error"] == "raised ValueError: cannot parse"
     assert "returned str 'maybe', expected a bool or a number" in c.attributes["value_error"]
     assert step_of(result, "a").value == 1.0 and result.answer == "a"
+
+
+@pytest.mark.parametrize("bad", [float("inf"), float("-inf"), float("nan")])
+def test_a_verifier_returning_a_non_finite_number_is_recorded_like_a_failure(bad):
+    result = tot_bfs(toy_backend(), Toy(), depth=1, beam=3, verifier=lambda s: bad if s.startswith("b") else 0.5)
+    b = step_of(result, "b")
+    assert b.value is None and b.attributes["value_error"].endswith("expected a bool or a finite number")
+    assert step_of(result, "a").value == 0.5 and result.answer in ("a", "c")
 
 
 def test_a_failing_verifier_can_stop_the_search_with_a_clear_message():

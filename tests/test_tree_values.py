@@ -111,6 +111,14 @@ def test_verifier_results_become_numbers_or_failures():
     assert call_value_fn(lambda s: 1 / 0, "x").message.startswith("raised ZeroDivisionError")
 
 
+@pytest.mark.parametrize("bad, shown", [(float("inf"), "+inf"), (float("-inf"), "-inf"), (10**400, "+inf")])
+def test_infinite_verifier_results_are_failures_like_nan(bad, shown):
+    import numpy as np
+
+    assert as_number(bad).message == f"returned {shown}, expected a bool or a finite number"
+    assert as_number(np.float64(bad) if isinstance(bad, float) else bad).message.startswith(f"returned {shown}")
+
+
 def test_budget_estimates_follow_each_algorithm():
     assert estimate_bfs(branch=8, depth=4, beam=5) == 1 + 8 + 40 + 40 + 40
     assert estimate_mcts(branch=3, depth=10, iterations=100) == 301

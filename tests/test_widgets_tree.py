@@ -113,6 +113,7 @@ def test_a_stored_tree_run_and_a_stored_reflect_run_reopen_from_the_trace_store(
     loop = reflectnb.reflect("Write a haiku", model="scripted:Draft one|Shorter please|Draft two|STOP")
     from_store = reflectnb.view(tree.run_id)
     assert from_store.nodes == TreeView.from_result(tree).nodes and from_store.best_path == tree.best_path
+    assert from_store.tree_result().nodes == tree.nodes  # every field, SQL NULLs back as None
     chain = reflectnb.view(loop.run_id)
     assert chain.nodes["text"] == [s.text for s in loop.steps] and chain.layout == "chain"
     with pytest.raises(OptionError, match="no run 'nope'"):

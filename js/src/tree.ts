@@ -89,46 +89,95 @@ function fmt(v: number | null | undefined): string {
   return v === null || v === undefined || !Number.isFinite(v) ? "—" : String(Number(v.toPrecision(3)));
 }
 
-function nodeColor(nodes: NodeColumns, i: number): string {
+/** Lowest and highest finite value of a tree. */
+export interface ValueRange { lo: number; hi: number }
+
+/** The range of the finite values (null when there is none). */
+export function valueRange(values: (number | null)[]): ValueRange | null {
+  let lo = Infinity, hi = -Infinity;
+  for (const v of values) {
+    if (v === null || v === undefined || !Number.isFinite(v)) continue;
+    if (v < lo) lo = v;
+    if (v > hi) hi = v;
+  }
+  return lo <= hi ? { lo, hi } : null;
+}
+
+/**
+ * Where `v` lies in its tree's range, 0 (lowest) to 1 (highest). Values are on different scales
+ * (ToT sums 0.001/1/20 over samples: 0.001..60; MCTS and verifiers: 0..1), so the colour is
+ * relative to the tree. A tree whose values are all equal gets the neutral middle, 0.5.
+ */
+export function valueShade(v: number, range: ValueRange | null): number {
+  if (!range || !(range.hi > range.lo)) return 0.5;
+  return Math.min(1, Math.max(0, (v - range.lo) / (range.hi - range.lo)));
+}
+
+function nodeColor(nodes: NodeColumns, i: number, range: ValueRange | null): string {
   const v = nodes.value[i];
   if (nodes.status[i] === "pruned") return STATUS_COLOR.pruned;
   if (v === null || v === undefined || !Number.isFinite(v)) return STATUS_COLOR[nodes.status[i]] ?? "#94a3b8";
-  return heat(v, 145); // green scale: brighter = higher value
+  return heat(valueShade(v, range), 145); // green scale: darker = higher value in this tree
 }
 
 const WORKER_SOURCE = `const layoutTree = ${layoutTree.toString()};
 onmessage = (e) => postMessage({ seq: e.data.seq, layout: layoutTree(e.data.input) });`;
 
-/** Runs layouts in a Web Worker when one can be made, else in place (same result). */
-class Layouter {
-  private worker: Worker | null = null;
-  private seq = 0;
-  private pending = new Map<number, (l: Layout) => void>();
+/** What the Layouter needs of a Worker (a fake one in tests). */
+export type LayoutWorker = Pick<Worker, "onmessage" | "onerror" | "postMessage" | "terminate">;
 
-  constructor() {
+function blobWorker(): LayoutWorker | null {
+  if (typeof Worker === "undefined" || typeof Blob === "undefined" || typeof URL.createObjectURL !== "function") return null;
+  const url = URL.createObjectURL(new Blob([WORKER_SOURCE], { type: "text/javascript" }));
+  return new Worker(url);
+}
+
+/**
+ * Runs layouts in a Web Worker when one can be made, else in place (same result). If the
+ * worker fails (a page policy, a crash), the requests it held and every later one are laid
+ * out in place, so the view never waits for an answer that will not come.
+ */
+export class Layouter {
+  private worker: LayoutWorker | null = null;
+  private seq = 0;
+  private pending = new Map<number, { input: LayoutInput; resolve: (l: Layout) => void }>();
+
+  constructor(makeWorker: () => LayoutWorker | null = blobWorker) {
     try {
-      if (typeof Worker !== "undefined" && typeof Blob !== "undefined" && typeof URL.createObjectURL === "function") {
-        const url = URL.createObjectURL(new Blob([WORKER_SOURCE], { type: "text/javascript" }));
-        this.worker = new Worker(url);
-        this.worker.onmessage = (e: MessageEvent) => {
-          const done = this.pending.get(e.data.seq);
-          this.pending.delete(e.data.seq);
-          done?.(e.data.layout);
-        };
-        this.worker.onerror = () => { this.worker = null; };
-      }
+      this.worker = makeWorker();
     } catch {
       this.worker = null; // e.g. a page whose policy forbids blob: workers
     }
+    if (!this.worker) return;
+    this.worker.onmessage = (e: MessageEvent) => {
+      const job = this.pending.get(e.data.seq);
+      this.pending.delete(e.data.seq);
+      job?.resolve(e.data.layout);
+    };
+    this.worker.onerror = () => this.fallBack();
   }
+
+  get inWorker(): boolean { return this.worker !== null; }
 
   run(input: LayoutInput): Promise<Layout> {
     if (!this.worker) return Promise.resolve(layoutTree(input));
     const seq = ++this.seq;
     return new Promise((resolve) => {
-      this.pending.set(seq, resolve);
-      this.worker!.postMessage({ seq, input });
+      this.pending.set(seq, { input, resolve });
+      try {
+        this.worker!.postMessage({ seq, input });
+      } catch {
+        this.fallBack();
+      }
     });
+  }
+
+  /** Drop the worker and lay out what it was asked for here. */
+  private fallBack(): void {
+    this.close();
+    const jobs = [...this.pending.values()];
+    this.pending.clear();
+    for (const job of jobs) job.resolve(layoutTree(job.input));
   }
 
   close(): void { this.worker?.terminate(); this.worker = null; }
@@ -183,6 +232,7 @@ export function render({ model, el: host }: { model: WidgetModel<TreeState>; el:
   let frame = 0;
   let layoutSeq = 0;
   let lastMax = -1;
+  let range: ValueRange | null = null; // of the values in the tree, for colours
 
   const nodes = () => model.get("nodes") ?? { id: [], parent: [], depth: [], value: [], visits: [], status: [], iteration: [], text: [] };
   const size = () => ({ w: canvas.clientWidth || 800, h: canvas.clientHeight || 420 });
@@ -254,7 +304,7 @@ export function render({ model, el: host }: { model: WidgetModel<TreeState>; el:
       const s = screen(i);
       ctx.beginPath();
       ctx.arc(s.x, s.y, r, 0, Math.PI * 2);
-      ctx.fillStyle = nodeColor(cols, i);
+      ctx.fillStyle = nodeColor(cols, i, range);
       ctx.fill();
       ctx.lineWidth = 1;
       ctx.strokeStyle = "#64748b"; // an outline, so low values (near white) still show
@@ -292,6 +342,7 @@ export function render({ model, el: host }: { model: WidgetModel<TreeState>; el:
     replayLabel.textContent = `≤ ${replay.value} of ${iters}`;
     visible = visibleNodes(cols, Number(replay.value), collapsed);
     best = new Set(model.get("best_path") ?? []);
+    range = valueRange(cols.value);
     const seq = ++layoutSeq;
     root.dataset.state = "layout";
     const mode = model.get("layout") === "layered" ? "layered" : "tree";

@@ -1,6 +1,8 @@
 import { describe, expect, it } from "vitest";
-import tree, { NodeColumns, nodesInView, searchNodes, TreeState, visibleNodes } from "../src/tree";
-import { layoutTree } from "../src/tree_layout";
+import tree, { Layouter, LayoutWorker, NodeColumns, nodesInView, searchNodes, TreeState, valueRange, valueShade,
+  visibleNodes } from "../src/tree";
+import { heat } from "../src/dom";
+import { LayoutInput, layoutTree } from "../src/tree_layout";
 import { FakeModel } from "./fake";
 
 /** A complete tree with `branch` children per node, `depth` levels below the root. */
@@ -162,5 +164,82 @@ describe("tree view", () => {
     await new Promise((r) => setTimeout(r, 0));
     expect(root.dataset.nodes).toBe("15");
     expect((root.querySelector(".rnb-tree-replay") as HTMLInputElement).value).toBe("3");
+  });
+});
+
+describe("colour by value", () => {
+  it("spreads a ToT tree's 0.001..60 values over the whole colour scale", () => {
+    const values = [null, 0.001, 1, 20, 60, 3];
+    const range = valueRange(values);
+    expect(range).toEqual({ lo: 0.001, hi: 60 });
+    const shades = values.slice(1).map((v) => valueShade(v as number, range));
+    expect(shades[0]).toBe(0);
+    expect(shades[3]).toBe(1);
+    expect(shades[2]).toBeCloseTo((20 - 0.001) / (60 - 0.001), 6);
+    expect(new Set(shades.map((t) => heat(t, 145))).size).toBe(5); // five values, five colours
+  });
+
+  it("an MCTS tree in [0, 1] is also spread over its own range", () => {
+    const range = valueRange([0.2, 0.4, 0.6]);
+    expect(valueShade(0.4, range)).toBeCloseTo(0.5, 9);
+    expect(valueShade(0.2, range)).toBe(0);
+  });
+
+  it("a tree whose values are all equal, or missing, gets the neutral middle", () => {
+    expect(valueShade(20, valueRange([20, 20, null]))).toBe(0.5);
+    expect(valueRange([null, NaN, Infinity])).toBeNull();
+    expect(valueShade(1, null)).toBe(0.5);
+  });
+});
+
+/** A stand-in Worker: records what it is sent; the test answers or fails it. */
+class FakeWorker {
+  onmessage: ((e: MessageEvent) => void) | null = null;
+  onerror: ((e: ErrorEvent) => void) | null = null;
+  posted: { seq: number; input: LayoutInput }[] = [];
+  terminated = false;
+  postMessage(data: { seq: number; input: LayoutInput }): void { this.posted.push(data); }
+  terminate(): void { this.terminated = true; }
+  answer(): void {
+    const job = this.posted.shift()!;
+    this.onmessage?.({ data: { seq: job.seq, layout: layoutTree(job.input) } } as MessageEvent);
+  }
+  fail(): void { this.onerror?.(new Event("error") as ErrorEvent); }
+}
+
+describe("layout worker", () => {
+  const c = complete(2, 2);
+  const input: LayoutInput = { parent: c.parent, depth: c.depth, lane: c.depth.map(() => 0), visible: all(7), mode: "tree" };
+
+  it("lays out in the worker when it answers", async () => {
+    const fake = new FakeWorker();
+    const layouter = new Layouter(() => fake as unknown as LayoutWorker);
+    const done = layouter.run(input);
+    expect(fake.posted.length).toBe(1);
+    fake.answer();
+    expect(await done).toEqual(layoutTree(input));
+    expect(layouter.inWorker).toBe(true);
+  });
+
+  it("a worker error lays out the pending request and later ones on the main thread", async () => {
+    const fake = new FakeWorker();
+    const layouter = new Layouter(() => fake as unknown as LayoutWorker);
+    const first = layouter.run(input);
+    const second = layouter.run({ ...input, visible: [true, true, true, false, false, false, false] });
+    fake.fail();
+    expect(await first).toEqual(layoutTree(input));
+    expect((await second).width).toBe(2);
+    expect(fake.terminated).toBe(true);
+    expect(layouter.inWorker).toBe(false);
+    expect(await layouter.run(input)).toEqual(layoutTree(input));
+    expect(fake.posted.length).toBe(2); // nothing more was sent to the failed worker
+  });
+
+  it("a worker that cannot be made, or cannot take the message, falls back too", async () => {
+    const broken = new Layouter(() => { throw new Error("blob: workers are forbidden"); });
+    expect(await broken.run(input)).toEqual(layoutTree(input));
+    const fake = new FakeWorker();
+    fake.postMessage = () => { throw new Error("DataCloneError"); };
+    expect(await new Layouter(() => fake as unknown as LayoutWorker).run(input)).toEqual(layoutTree(input));
   });
 });

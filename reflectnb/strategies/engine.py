@@ -18,6 +18,8 @@ Non-goals: prompt wording, persistence (the recorder decides what to keep).
 
 from __future__ import annotations
 
+import math
+import numbers
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
@@ -117,6 +119,17 @@ def positive_int(name: str, value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
         raise OptionError(f"`{name}` must be a positive integer, got {value!r}")
     return value
+
+
+def finite_number(name: str, value: Any) -> float:
+    """``value`` as a float if it is a finite real number (not a bool), else an OptionError naming it."""
+    try:
+        ok = isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
+    except OverflowError:  # an int too large for a float
+        ok = False
+    if not ok:
+        raise OptionError(f"`{name}` must be a finite number, got {value!r:.60}")
+    return float(value)
 
 
 def choice(name: str, value: Any, allowed: Sequence[str]) -> str:

@@ -18,6 +18,7 @@ of :mod:`reflectnb.strategies.tree.render` is shown instead.
 
 from __future__ import annotations
 
+import math
 import time
 from typing import Any, Iterable, Sequence
 
@@ -67,7 +68,7 @@ class TreeView(anywidget.AnyWidget):
         self._nodes: dict[int, Node] = {}
         self._lanes = dict(lanes or {})
         self._question = question
-        self._last_sync = 0.0
+        self._last_sync = -math.inf
         self._steps = 0
         self._listener = StopListener(self.comm)
         self.on_msg(self._on_front_end_message)
@@ -76,7 +77,7 @@ class TreeView(anywidget.AnyWidget):
         self.edges = [list(e) for e in edges]
         self._sync()
         if not self._nodes:
-            self._last_sync = 0.0  # a live view shows its first node at once
+            self._last_sync = -math.inf  # a live view shows its first node at once (monotonic time may be < throttle)
 
     # -- constructors ---------------------------------------------------------------------
     @classmethod
@@ -105,15 +106,11 @@ class TreeView(anywidget.AnyWidget):
             raise OptionError(f"no run {run_id!r} in the trace store {getattr(store, 'path', '')}")
         kind = str(runs["kind"].iloc[0])
         rows = store.sql("SELECT * FROM nodes WHERE run_id = $id ORDER BY node_id", {"id": run_id})
-        rows = rows.astype(object).where(rows.notna(), None)  # SQL NULL parents, not NaN
-        if not rows.empty:
-            result = TreeResult.rebuild_from_rows(rows.to_dict("records"), method=kind)
-            kwargs.setdefault("title", f"{kind} · {run_id}")
-            return cls(result.nodes, question=result.question, **kwargs)
-        steps = store.run_df(run_id)
-        steps = steps.astype(object).where(steps.notna(), None)
         kwargs.setdefault("title", f"{kind} · {run_id}")
-        return cls.from_steps(steps.to_dict("records"), kind=kind, **kwargs)
+        if not rows.empty:  # both rebuilds turn SQL NULLs (NaN / NA in a DataFrame) into None
+            result = TreeResult.rebuild_from_rows(rows.to_dict("records"), method=kind)
+            return cls(result.nodes, question=result.question, **kwargs)
+        return cls.from_steps(store.run_df(run_id).to_dict("records"), kind=kind, **kwargs)
 
     # -- selection ------------------------------------------------------------------------
     @traitlets.observe("selected")

@@ -15,9 +15,9 @@ selected node's prompt.
 from __future__ import annotations
 
 import json
-import math
 from typing import Any, Iterable, Sequence
 
+from reflectnb.strategies.tree.result import plain_row, plain_value
 from reflectnb.trace import Node, Step
 
 FIELDS = ("id", "parent", "depth", "value", "visits", "status", "iteration", "text", "lane")
@@ -63,7 +63,7 @@ def nodes_from_steps(steps: Iterable[Step | dict[str, Any]]) -> tuple[list[Node]
     agent's column in order of first appearance. The last answer-like step and
     its ancestors are marked ``best``.
     """
-    rows = [s.to_dict() if isinstance(s, Step) else dict(s) for s in steps]
+    rows = [s.to_dict() if isinstance(s, Step) else plain_row(s) for s in steps]
     agents: dict[str | None, int] = {}
     nodes, edges, lanes = [], [], {}
     for i, row in enumerate(rows):
@@ -89,8 +89,9 @@ def nodes_from_steps(steps: Iterable[Step | dict[str, Any]]) -> tuple[list[Node]
 
 
 def _index(value: Any, n: int) -> int | None:
-    """``value`` as a step index in ``range(n)``, else ``None`` (SQL NULL arrives as None or NaN)."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
+    """``value`` as a step index in ``range(n)``, else ``None`` (SQL NULL: see :func:`plain_value`)."""
+    value = plain_value(value)
+    if value is None:
         return None
     try:
         index = int(value)

@@ -25,6 +25,7 @@ from __future__ import annotations
 from typing import Callable
 
 from reflectnb.backends.base import Backend, GenerationParams
+from reflectnb.strategies.engine import finite_number
 from reflectnb.strategies.tree import common
 from reflectnb.strategies.tree.budget import MAX_NODES, check_budget, estimate_dfs, positive
 from reflectnb.strategies.tree.core import Search
@@ -69,8 +70,9 @@ def tot_dfs(backend: Backend, task: Task | str, *, depth: int | None = None, bra
     ev = common.evaluation(evaluate=evaluate, n_evaluate=n_evaluate, verifier=verifier, prm=prm,
                            value_backend=value_backend, value_params=value_params, seed=seed,
                            on_value_error=on_value_error, normalize=False)
-    threshold = PRUNE_BELOW[ev.mode] if prune_below is None else float(prune_below)
-    goal = (1.0 if ev.mode in ("verifier", "prm") else None) if solved_at is None else float(solved_at)
+    threshold = PRUNE_BELOW[ev.mode] if prune_below is None else finite_number("prune_below", prune_below)
+    goal = (1.0 if ev.mode in ("verifier", "prm") else None) if solved_at is None else \
+        finite_number("solved_at", solved_at)
     search = common.start("dfs", backend, task, generate=generate, branch=branch, params=params, evaluation=ev,
                           recorder=recorder, on_token=on_token, seed=seed,
                           options={"depth": depth, "tries": tries, "max_visits": max_visits, "prune": prune,

@@ -6,7 +6,8 @@ the stop reason and call counts. Nodes on the best path carry
 ``attributes["best"] = True``, so :meth:`TreeResult.rebuild_from_rows` can
 recover the whole result from node rows alone — the dicts a
 :class:`~reflectnb.trace.ListRecorder` or the trace store hands back (extra
-columns are ignored; ``attributes`` may be a JSON string; when a node was
+columns are ignored; ``attributes`` may be a JSON string; SQL NULLs, which a
+DataFrame shows as NaN / ``<NA>`` / ``NaT``, become ``None``; when a node was
 reported several times, the last report wins).
 
 A node's *state* (the partial solution) is its path's step texts, one per line;
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping
 
@@ -27,9 +29,36 @@ from reflectnb.trace import Node
 NODE_FIELDS = [f.name for f in dataclasses.fields(Node)]
 
 
+_NULL_TYPES = ("NAType", "NaTType")  # pandas' NA and NaT, named so this module need not import pandas
+
+
+def plain_value(value: Any) -> Any:
+    """A value from a SQL / DataFrame row as plain Python: NULL → ``None``, numpy scalars → int/float/str.
+
+    A DataFrame turns SQL NULL into NaN, ``pd.NA`` or ``NaT`` depending on the column type.
+
+    Examples
+    --------
+    >>> plain_value(float("nan")), plain_value("x"), plain_value(3)
+    (None, 'x', 3)
+    """
+    if value is None or type(value).__name__ in _NULL_TYPES:
+        return None
+    if type(value).__module__ == "numpy" and hasattr(value, "item"):
+        return plain_value(value.item())
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    return value
+
+
+def plain_row(row: Mapping[str, Any]) -> dict[str, Any]:
+    """``row`` with every value made plain (see :func:`plain_value`)."""
+    return {k: plain_value(v) for k, v in row.items()}
+
+
 def node_from_row(row: Mapping[str, Any]) -> Node:
-    """A :class:`Node` from a dict with (at least) the Node fields."""
-    values = {k: row[k] for k in NODE_FIELDS if k in row}
+    """A :class:`Node` from a dict with (at least) the Node fields (SQL NULLs, even as NaN, become ``None``)."""
+    values = {k: plain_value(row[k]) for k in NODE_FIELDS if k in row}
     attributes = values.get("attributes") or {}
     values["attributes"] = json.loads(attributes) if isinstance(attributes, str) else dict(attributes)
     if values.get("parent") is not None:

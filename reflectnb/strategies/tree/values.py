@@ -9,7 +9,7 @@ Contract
   the last integer) for 1-based candidate numbers.
 * :func:`call_value_fn` runs a user verifier ``(state) -> bool | float`` or
   process-reward function ``(question, partial) -> float``: ``bool`` becomes
-  1.0/0.0; an exception or a non-number becomes a :class:`ValueFailure`
+  1.0/0.0; an exception, a non-number, NaN or ±inf becomes a :class:`ValueFailure`
   (the caller records it on the node, then continues or raises
   :class:`VerifierError`).
 * :func:`prm_target` / :func:`prm_targets` are ReST-MCTS*'s process-reward
@@ -88,13 +88,18 @@ def votes_from_outputs(outputs: Iterable[str], n_candidates: int) -> list[float]
 
 
 def as_number(got: Any) -> float | ValueFailure:
-    """A verifier's answer as a float (``True`` → 1.0), or why it is not a number."""
+    """A verifier's answer as a float (``True`` → 1.0), or why it is not a finite number."""
     if isinstance(got, bool):
         return float(got)
     if isinstance(got, (int, float)) and not isinstance(got, bool):
-        if math.isnan(float(got)):
-            return ValueFailure("returned NaN, expected a bool or a finite number")
-        return float(got)
+        try:
+            number = float(got)
+        except OverflowError:  # an int too large for a float
+            number = math.inf if got > 0 else -math.inf
+        if not math.isfinite(number):  # NaN or ±inf would poison sums, backups and the beam order
+            shown = "NaN" if math.isnan(number) else f"{number:+}"
+            return ValueFailure(f"returned {shown}, expected a bool or a finite number")
+        return number
     try:
         import numpy as np  # numpy scalars (np.float64, np.bool_) are common verifier results
 
