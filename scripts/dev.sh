@@ -35,7 +35,8 @@ setup_js() {
 
 setup_browser() {
   # The browser tests drive Debian's Chromium through Playwright (which cannot download browsers here).
-  if [ -x /usr/bin/chromium ]; then return; fi
+  # REFLECTNB_CHROMIUM points the tests at another Chromium binary; then nothing is installed.
+  if [ -x "${REFLECTNB_CHROMIUM:-/usr/bin/chromium}" ]; then return; fi
   log "installing Chromium for the browser tests (Debian packages chromium, chromium-driver)"
   local sudo=""
   if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi

@@ -4,8 +4,9 @@ A scripted model answers every prompt with a ``<script>`` tag, an ``<img onerror
 and a ``javascript:`` link, and the prompts hold the same markup. Each reflectnb view
 is rendered in JupyterLab — live views of reflect, critique and both debates (from the
 Python API and from ``%%reflect``/``%%debate``), tree views (live from ``%%tree``, and
-one with a node selected, its details panel open), the token view, the result objects'
-HTML (``--no-stream``), ``%reflect_sql`` tables; then the saved notebook is exported
+one with a node selected, its details panel open; a refinement chain and a debate graph
+opened with ``reflectnb.view``), the token view, the result objects' HTML (``--no-stream``,
+trees too), ``%reflect_sql`` tables; then the saved notebook is exported
 with nbconvert and the HTML file opened in Chromium too.
 """
 
@@ -48,6 +49,10 @@ CELLS = [
     ("%%tree -m b --method bfs --depth 1 --branch 2\n{H}", ".rnb-tree", False),
     ("%%reflect -m b --rounds 1 --no-stream\n{H}", ".jp-RenderedHTMLCommon", True),
     ("%%critique -m b --rounds 1 --no-stream\n{H}", ".jp-RenderedHTMLCommon", True),
+    ("%%tree -m b --method bfs --depth 1 --branch 2 --no-stream\n{H}", ".jp-RenderedHTMLCommon", True),
+    ("c = reflectnb.view(reflectnb.reflect(H, model=bot(), rounds=1)); c.selected = 1; c", ".rnb-tree-details", True),
+    ("g = reflectnb.view(reflectnb.debate(H, model=bot(), method='du', agents=2, rounds=1)); g.selected = 1; g",
+     ".rnb-tree-details", True),
     ("%reflect_sql SELECT kind, task, final_answer FROM runs ORDER BY started_at", "table", True),
 ]
 LITERAL = "<script>window.__xss=1</script>"
