@@ -1,4 +1,9 @@
-"""The teaching notebooks, run cell by cell in JupyterLab, as a student would."""
+"""The teaching notebooks, run cell by cell in JupyterLab, as a student would; then saved and exported.
+
+Each notebook runs once: in the page every reflectnb view must mount, and the notebook
+JupyterLab saved must give every view a static fallback that ``jupyter nbconvert --to html``
+shows in its cell (``tests/notebook_checks.py``).
+"""
 
 from __future__ import annotations
 
@@ -6,8 +11,10 @@ import json
 import time
 from pathlib import Path
 
+import nbformat
 import pytest
 from drive import cell_count, errors, open_notebook, outputs, run_cell
+from notebook_checks import check_static_html, widgets_without_fallback
 
 pytestmark = [pytest.mark.browser, pytest.mark.model]
 
@@ -28,6 +35,10 @@ def test_the_notebook_runs_cell_by_cell_in_jupyterlab(path, page, lab):
     page.wait_for_function("(n) => document.querySelectorAll('.rnb').length >= n", arg=_reflectnb_views(page),
                            timeout=30_000)
     assert local_errors(page.console_errors) == []
+    page.evaluate("() => window.jupyterapp.commands.execute('docmanager:save')")
+    saved = nbformat.read(lab.root / name, as_version=4)
+    assert widgets_without_fallback(saved) == []
+    check_static_html(saved, (lab.root / name).parent, quickstart=path.stem == "00-quickstart")
     TIMES.parent.mkdir(exist_ok=True)
     times = json.loads(TIMES.read_text()) if TIMES.exists() else {}
     times[path.stem] = round(time.monotonic() - started, 1)
