@@ -40,8 +40,9 @@ def test_a_step_is_synced_without_its_generation_but_with_token_count_and_second
                              "seconds": 0.123}
 
 
-def test_streamed_tokens_are_synced_at_most_once_per_throttle_interval():
-    view = LiveView(kind="generate", throttle=3600)
+@pytest.mark.parametrize("uptime", [0.5, 10_000.0], ids=["booted-half-a-second-ago", "up-for-hours"])
+def test_streamed_tokens_are_synced_at_most_once_per_throttle_interval(uptime):
+    view = LiveView(kind="generate", throttle=3600, clock=lambda: uptime)  # the monotonic clock starts at boot
     syncs = []
     view.observe(lambda change: syncs.append(change["new"]), names="streaming")
     for i, word in enumerate(["a", " b", " c"]):

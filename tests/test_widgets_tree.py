@@ -46,8 +46,9 @@ def test_selecting_a_node_sends_its_prompt_and_attributes_only_then():
     assert view.details == {}
 
 
-def test_a_live_tree_search_grows_the_view_and_finishes_with_every_node():
-    view = TreeView(title="tree", status="running", throttle=3600)
+@pytest.mark.parametrize("uptime", [0.5, 10_000.0], ids=["booted-half-a-second-ago", "up-for-hours"])
+def test_a_live_tree_search_grows_the_view_and_finishes_with_every_node(uptime):
+    view = TreeView(title="tree", status="running", throttle=3600, clock=lambda: uptime)
     syncs = []
     view.observe(lambda change: syncs.append(len(change["new"]["id"])), names="nodes")
     result = reflectnb.tree(Toy(), model=toy_backend(), method="bfs", trace=False, live=view)

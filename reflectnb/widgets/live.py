@@ -17,7 +17,7 @@ interrupt, so the run is saved as interrupted and the kernel stays usable.
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import Any, Callable
 
 import anywidget
 import traitlets
@@ -28,6 +28,7 @@ from reflectnb.trace import Node, Score, Step, TokenEvent
 from reflectnb.widgets.bundle import bundle
 from reflectnb.widgets.html import render_steps_html
 from reflectnb.widgets.stop import StopListener
+from reflectnb.widgets.throttle import Throttle
 
 _REVISIONS = {"refine", "revise"}
 _ANSWERS = {"draft", "answer", "refine", "revise"}
@@ -94,16 +95,15 @@ class LiveView(anywidget.AnyWidget):
     final_answer = traitlets.Unicode(None, allow_none=True).tag(sync=True)
     stop_requested = traitlets.Bool(False).tag(sync=True)
 
-    def __init__(self, kind: str = "generate", title: str | None = None, throttle: float = 0.1, **kwargs: Any):
+    def __init__(self, kind: str = "generate", title: str | None = None, throttle: float = 0.1,
+                 clock: Callable[[], float] = time.monotonic, **kwargs: Any):
         if kind not in KINDS:
             raise OptionError(f"`kind` must be one of {', '.join(KINDS)}; got {kind!r}")
-        if throttle < 0:
-            raise OptionError(f"`throttle` must be >= 0 seconds, got {throttle!r}")
+        self._throttle = Throttle(throttle, clock)
         super().__init__(kind=kind, title=title or kind, **kwargs)
         self.throttle = throttle
         self._text: dict[int, str] = {}
         self._labels: dict[int, str] = {}
-        self._last_sync = 0.0
         self._last_answer: str | None = None
         self._listener = StopListener(self.comm)
         self.on_msg(self._on_front_end_message)
@@ -122,9 +122,7 @@ class LiveView(anywidget.AnyWidget):
     def on_token(self, event: TokenEvent) -> None:
         previous = "" if event.position == 0 else self._text.get(event.row, "")
         self._text[event.row] = previous + event.text
-        now = time.monotonic()
-        if now - self._last_sync >= self.throttle:
-            self._last_sync = now
+        if self._throttle.ready():
             self.streaming = {str(r): {"label": self._labels.get(r, f"row {r}"), "text": t}
                               for r, t in self._text.items()}
         self._listener.poll()

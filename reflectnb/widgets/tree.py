@@ -18,9 +18,8 @@ of :mod:`reflectnb.strategies.tree.render` is shown instead.
 
 from __future__ import annotations
 
-import math
 import time
-from typing import Any, Iterable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 import anywidget
 import traitlets
@@ -30,6 +29,7 @@ from reflectnb.trace import Node, Score, Step, TokenEvent
 from reflectnb.widgets.bundle import bundle
 from reflectnb.widgets.live import _plain
 from reflectnb.widgets.stop import StopListener
+from reflectnb.widgets.throttle import Throttle
 from reflectnb.widgets.tree_data import best_path, columns, nodes_from_steps
 
 LAYOUTS = ("tree", "chain", "layered")
@@ -58,17 +58,16 @@ class TreeView(anywidget.AnyWidget):
 
     def __init__(self, nodes: Sequence[Node] = (), *, title: str = "tree", layout: str = "tree",
                  edges: Sequence[Sequence[int]] = (), lanes: dict[int, int] | None = None,
-                 status: str = "completed", question: str | None = None, throttle: float = 0.2, **kwargs: Any):
+                 status: str = "completed", question: str | None = None, throttle: float = 0.2,
+                 clock: Callable[[], float] = time.monotonic, **kwargs: Any):
         if layout not in LAYOUTS:
             raise OptionError(f"`layout` must be one of {', '.join(LAYOUTS)}; got {layout!r}")
-        if throttle < 0:
-            raise OptionError(f"`throttle` must be >= 0 seconds, got {throttle!r}")
+        self._throttle = Throttle(throttle, clock)
         super().__init__(title=title, layout=layout, status=status, **kwargs)
         self.throttle = throttle
         self._nodes: dict[int, Node] = {}
         self._lanes = dict(lanes or {})
         self._question = question
-        self._last_sync = -math.inf
         self._steps = 0
         self._listener = StopListener(self.comm)
         self.on_msg(self._on_front_end_message)
@@ -77,7 +76,7 @@ class TreeView(anywidget.AnyWidget):
         self.edges = [list(e) for e in edges]
         self._sync()
         if not self._nodes:
-            self._last_sync = -math.inf  # a live view shows its first node at once (monotonic time may be < throttle)
+            self._throttle.reset()  # a live view shows its first node at once
 
     # -- constructors ---------------------------------------------------------------------
     @classmethod
@@ -129,8 +128,7 @@ class TreeView(anywidget.AnyWidget):
     # -- Recorder -------------------------------------------------------------------------
     def on_node(self, node: Node) -> None:
         self._nodes[node.node_id] = node
-        now = time.monotonic()
-        if now - self._last_sync >= self.throttle:
+        if self._throttle.ready():
             self._sync()
         self._check_stop()
 
@@ -155,7 +153,7 @@ class TreeView(anywidget.AnyWidget):
             self._listener.requested.set()  # may run on a subshell thread: the loop's thread raises
 
     def _sync(self) -> None:
-        self._last_sync = time.monotonic()
+        self._throttle.mark()
         ordered = [self._nodes[k] for k in sorted(self._nodes)]
         self.nodes = columns(ordered, self._lanes)
         self.best_path = best_path(ordered)
