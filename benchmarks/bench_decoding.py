@@ -15,7 +15,6 @@ writes ``benchmarks/results/decoding.json``.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import tempfile
@@ -24,6 +23,7 @@ from pathlib import Path
 
 import torch
 
+from report import Goal, write_result
 import reflectnb
 from reflectnb.backends import load_model
 from reflectnb.trace import Message
@@ -72,10 +72,7 @@ def main() -> None:
               "ratio": ratio}
     print(f"batch {args.batch} x {args.tokens} tokens: plain {statistics.median(t_plain):.2f} s, "
           f"CyclicReflex + tracing {statistics.median(t_ours):.2f} s, ratio {ratio:.3f} (goal <= 1.10)")
-    out = Path(__file__).parent / "results" / "decoding.json"
-    out.parent.mkdir(exist_ok=True)
-    out.write_text(json.dumps(result, indent=2))
-    print(f"wrote {out}")
+    write_result("decoding", result, [Goal("CyclicReflex + token tracing ÷ plain generate", ratio, "<=", 1.10)])
 
 
 if __name__ == "__main__":

@@ -20,7 +20,6 @@ device, the CPU model and its bf16-relevant flags, and per setting the accuracy 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import sys
@@ -30,8 +29,10 @@ from pathlib import Path
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-RESULTS = Path(__file__).resolve().parent / "results" / "eval.json"
-sys.path.insert(0, str(RESULTS.parents[2]))  # run from a checkout without installing
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
+
+from machine import cpu_info  # noqa: E402
+from report import Goal, write_result  # noqa: E402
 
 
 def measure(tasks, method: str, backend, batch_size: int, max_tokens: int) -> dict:
@@ -45,27 +46,6 @@ def measure(tasks, method: str, backend, batch_size: int, max_tokens: int) -> di
     return {"method": method, "batch_size": batch_size, "items": int(summary["n"]), "seconds": seconds,
             "items_per_minute": 60 * int(summary["n"]) / seconds, "tokens_per_item": float(summary["tokens_per_item"]),
             "accuracy": float(summary["accuracy"])}
-
-
-BF16_FLAGS = ("avx2", "avx512f", "avx512_bf16", "amx_tile", "amx_bf16")
-
-
-def cpu_info() -> dict:
-    """The CPU model and which of the flags that decide bf16 speed it has (Linux /proc/cpuinfo)."""
-    model, flags = platform.processor() or platform.machine(), set()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            key, _, value = line.partition(":")
-            if key.strip() == "model name" and value.strip():
-                model = value.strip()
-            elif key.strip() == "flags":
-                flags = set(value.split())
-    except OSError:
-        pass
-    import torch
-
-    return {"model": model, "bf16_flags": {f: f in flags for f in BF16_FLAGS},
-            "torch_cpu_capability": torch.backends.cpu.get_cpu_capability()}
 
 
 def device_info(backend) -> dict:
@@ -109,16 +89,16 @@ def main() -> None:
                   f"batch 1: {single['items_per_minute']:7.1f} items/min (accuracy {single['accuracy']:.2f}, "
                   f"{single['tokens_per_item']:.1f} tokens/item); speedup {speedup:.2f}x")
     cpu = cpu_info()
-    print(f"on {cpu['model']} ({', '.join(f for f, has in cpu['bf16_flags'].items() if has) or 'no bf16 flags'}), "
+    print(f"on {cpu['model']} ({', '.join(f for f, has in cpu['flags'].items() if has) or 'no bf16 flags'}), "
           f"{torch.get_num_threads()} threads")
     report = {"devices": sorted({r["device"] for r in rows}), "cpu": cpu, "threads": torch.get_num_threads(),
               "machine": platform.machine(),
               "cpu_count": os.cpu_count(), "load_average_at_end": os.getloadavg(), "items": args.items,
               "batch": args.batch, "max_tokens": args.max_tokens, "task": "rg:basic_arithmetic", "results": rows,
               "goal": ">= 3x items per minute at batch 8"}
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(report, indent=2) + "\n")
-    print(f"wrote {RESULTS}")
+    goals = [Goal(f"evaluation {r['dtype']} {r['method']}: batch {args.batch} vs 1 items/min", r["speedup"], ">=", 3.0)
+             for r in rows]
+    write_result("eval", report, goals)
 
 
 if __name__ == "__main__":

@@ -11,11 +11,11 @@ Usage: ``python benchmarks/bench_loops.py [--tokens 48]``; writes ``benchmarks/r
 from __future__ import annotations
 
 import argparse
-import json
 import tempfile
 import time
 from pathlib import Path
 
+from report import Goal, write_result
 from reflectnb import strategies
 from reflectnb.api import traced_run
 from reflectnb.backends import Backend, load_model
@@ -79,10 +79,8 @@ def main() -> None:
           f"speed-up {sequential / batched:.2f}x (goal >= 2.5x)")
     print(f"reflect loop (traced): total {overhead['total_s']:.2f} s, inside {overhead['calls']} backend calls "
           f"{overhead['backend_s']:.2f} s, ratio {overhead['ratio']:.3f} (goal <= 1.05)")
-    out = Path(__file__).parent / "results" / "loops.json"
-    out.parent.mkdir(exist_ok=True)
-    out.write_text(json.dumps(result, indent=2))
-    print(f"wrote {out}")
+    write_result("loops", result, [Goal("4-agent debate round, batched vs sequential", sequential / batched, ">=", 2.5),
+                                   Goal("traced reflect loop ÷ time inside backend calls", overhead["ratio"], "<=", 1.05)])
 
 
 if __name__ == "__main__":

@@ -17,14 +17,13 @@ length), and how often SRGen triggered per run. Usage:
 from __future__ import annotations
 
 import argparse
-import json
 import platform
 import statistics
 import time
-from pathlib import Path
 
 import torch
 
+from report import write_result
 from reflectnb.backends import load_model
 from reflectnb.backends.base import GenerationParams
 from reflectnb.decoding.controllers import SRGen, Plain
@@ -95,12 +94,9 @@ def main() -> None:
               "tokens": args.tokens, "prompts": len(QUESTIONS), "repeats": args.repeats,
               "device": str(backend.device), "torch_threads": torch.get_num_threads(),
               "machine": platform.machine()}
-    out = Path(__file__).parent / "results" / "srgen.json"
-    out.parent.mkdir(exist_ok=True)
-    out.write_text(json.dumps(result, indent=2))
     for key, value in result["summary"].items():
         print(f"{key:32s} {value if isinstance(value, list) else round(value, 3)}")
-    print(f"wrote {out}")
+    write_result("srgen", result, [])  # SRGen reports costs; it has no pass/fail goal
 
 
 if __name__ == "__main__":

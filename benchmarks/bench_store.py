@@ -19,7 +19,6 @@ Writes ``benchmarks/results/store.json``.
 from __future__ import annotations
 
 import argparse
-import json
 import platform
 import statistics
 import tempfile
@@ -29,6 +28,7 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
+from report import Goal, write_result
 from reflectnb.store import open_store, rows
 from reflectnb.trace import Generation, Message, Step, TokenEvent
 
@@ -164,10 +164,13 @@ def main() -> None:
             print(f"tracing overhead: traced ÷ untraced = {o['ratio_median']:.3f} (median of {o['pairs']} pairs; "
                   f"ratio of medians {o['ratio_of_medians']:.3f}); recorder work per run "
                   f"{o['recorder_seconds_per_run'] * 1000:.1f} ms → {o['ratio_from_recorder_work']:.4f}")
-    out = Path(__file__).parent / "results" / "store.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(results, indent=2))
-    print(f"wrote {out}")
+    goals = [Goal("Arrow ingest into a file", results["ingest_arrow"]["rows_per_s"], ">=", 1_000_000, " rows/s"),
+             Goal(f"aggregate over {results['aggregate']['rows']:,} token rows",
+                  results["aggregate"]["query_seconds_median"], "<", 0.5, " s")]
+    if "overhead" in results:
+        goals.append(Goal("traced ÷ untraced generation (median of pairs)", results["overhead"]["ratio_median"],
+                          "<=", 1.02))
+    write_result("store", results, goals)
 
 
 def _cpus() -> int:

@@ -14,13 +14,12 @@ Usage: ``python benchmarks/bench_tree.py [--states 4] [--branch 2] [--tokens 24]
 from __future__ import annotations
 
 import argparse
-import json
 import platform
 import time
-from pathlib import Path
 
 import torch
 
+from report import Goal, write_result
 from reflectnb.backends import load_model
 from reflectnb.backends.base import GenerationParams
 from reflectnb.strategies.tree import Game24Task, game24_puzzles
@@ -63,9 +62,7 @@ def main() -> None:
               "torch_threads": torch.get_num_threads(), "machine": platform.platform()}
     print(f"{len(prompts)} prompts x {args.tokens} tokens: batched {report['batched_s']:.2f} s, "
           f"one call each {report['sequential_s']:.2f} s -> {report['speedup']:.2f}x (goal >= 2x)")
-    out = Path(__file__).parent / "results" / "tree.json"
-    out.parent.mkdir(exist_ok=True)
-    out.write_text(json.dumps(report, indent=2) + "\n")
+    write_result("tree", report, [Goal("tree expansion, batched vs one call each", report["speedup"], ">=", 2.0)])
 
 
 if __name__ == "__main__":
