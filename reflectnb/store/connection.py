@@ -32,7 +32,7 @@ import threading
 import time
 import warnings
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
 
 import duckdb
 
@@ -115,7 +115,9 @@ class Database:
             os.close(fd)  # closing the descriptor releases the flock
 
     def _open(self, read_only: bool) -> duckdb.DuckDBPyConnection:
-        config = {"python_enable_replacements": False}
+        config: dict[str, Any] = {"python_enable_replacements": False}
+        if read_only:  # a read never downloads or loads an extension (that writes ~/.duckdb)
+            config.update(autoinstall_known_extensions=False, autoload_known_extensions=False)
         try:
             return self._wait(lambda: duckdb.connect(self.path, read_only=read_only, config=config),
                               duckdb.IOException, lambda e: "Could not set lock" in str(e))
@@ -175,13 +177,19 @@ def locked_message(path: str, exc: Exception, timeout: float) -> str:
             "file for this notebook. Nothing was overwritten.")
 
 
+def disk_full(exc: BaseException) -> bool:
+    """Whether ``exc`` says the disk is full or a file-size limit (``ulimit -f``) was hit."""
+    text = str(exc).lower()
+    return any(s in text for s in ("no space left", "file too large", "disk full", "disk is full"))
+
+
 def open_error(path: str, exc: Exception) -> TraceStoreError:
     """A TraceStoreError naming ``path`` and the fix for a DuckDB open/write failure."""
     text = str(exc)
     if "not a valid DuckDB database" in text:
         what = ("is not a DuckDB database (damaged, or another kind of file); reflectnb left it "
                 "unchanged. Move it away, or set REFLECTNB_TRACES to another file")
-    elif "No space left" in text or "File too large" in text or "Disk full" in text.title():
+    elif disk_full(exc):
         what = ("could not be written: the disk is full (or a file-size limit was hit). Free some "
                 "space, or set REFLECTNB_TRACES to a path on another disk; existing data is intact")
     elif "version" in text.lower() and "storage" in text.lower():

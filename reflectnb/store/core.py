@@ -25,6 +25,7 @@ from typing import Any, Mapping, Sequence
 
 import pandas as pd
 
+from reflectnb.errors import TraceStoreError
 from reflectnb.store.connection import MEMORY, Database
 from reflectnb.store.queries import run_sql
 from reflectnb.store.recorder import RunRecorder
@@ -34,14 +35,18 @@ _STORES: dict[str, "TraceStore"] = {}
 _STORES_LOCK = threading.Lock()
 
 
-def open_store(path: str | os.PathLike | None = None) -> "TraceStore":
+def open_store(path: str | os.PathLike | None = None, create: bool = True) -> "TraceStore":
     """The trace store at ``path`` (default ``config.trace_path()``), cached per process.
+
+    ``create=False`` (a read) raises :class:`TraceStoreError` instead of creating a
+    missing file or folder.
 
     Examples
     --------
+    >>> from reflectnb.store import SCHEMA_VERSION
     >>> store = open_store(":memory:")
-    >>> int(store.sql("SELECT max(version) AS v FROM schema_migrations")["v"][0])
-    2
+    >>> int(store.sql("SELECT max(version) AS v FROM schema_migrations")["v"][0]) == SCHEMA_VERSION
+    True
     """
     if path is None:
         from reflectnb.config import trace_path
@@ -51,6 +56,9 @@ def open_store(path: str | os.PathLike | None = None) -> "TraceStore":
     with _STORES_LOCK:
         store = _STORES.get(key)
         if store is None:
+            if not create and key != MEMORY and not os.path.exists(key):
+                raise TraceStoreError(f"no trace store at {key} yet: nothing was recorded there. Run a "
+                                      "loop first, or check the path (--path / REFLECTNB_TRACES).")
             store = _STORES[key] = TraceStore(key)
         return store
 
@@ -124,17 +132,23 @@ class TraceStore:
         return otlp.export_otlp(self, path, run_ids)
 
     def _sweep_dead_runs(self) -> None:
+        """Mark runs left ``running`` by a process of this host that is gone as ``interrupted``.
+
+        A process is gone when its pid no longer exists, is a zombie, or now belongs to a
+        process that started after the run did (pid reuse; both from Linux ``/proc``).
+        """
         with self.db.connect() as con:
-            stale = con.execute("SELECT run_id, pid FROM runs WHERE status = 'running' AND host = ?",
-                                [socket.gethostname()]).fetchall()
-            dead = [run_id for run_id, pid in stale if pid is not None and not _alive(pid)]
+            stale = con.execute("SELECT run_id, pid, epoch(started_at) FROM runs "
+                                "WHERE status = 'running' AND host = ?", [socket.gethostname()]).fetchall()
+            dead = [run_id for run_id, pid, since in stale if pid is not None and not _alive(pid, since)]
             if dead:
                 con.execute("""UPDATE runs SET status = 'interrupted',
                     error = coalesce(error, 'the process recording this run ended without closing it')
                     WHERE list_contains($ids, run_id)""", {"ids": dead})
 
 
-def _alive(pid: int) -> bool:
+def _alive(pid: int, since: float | None = None) -> bool:
+    """Whether process ``pid`` runs and (when known) started no later than ``since`` (Unix time)."""
     if pid == os.getpid():
         return True
     try:
@@ -142,13 +156,29 @@ def _alive(pid: int) -> bool:
     except ProcessLookupError:
         return False
     except PermissionError:
-        return True
-    return True
+        pass
+    state, started = _proc_stat(pid)
+    if state == "Z":  # killed, not yet reaped by its parent
+        return False
+    return started is None or since is None or started <= since + 2.0  # /proc/stat btime has 1 s steps
+
+
+def _proc_stat(pid: int) -> tuple[str | None, float | None]:
+    """State letter and start (Unix time) of process ``pid`` from Linux ``/proc``; Nones elsewhere."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        boot = next(float(line.split()[1]) for line in Path("/proc/stat").read_text().splitlines()
+                    if line.startswith("btime"))
+        return fields[0], boot + int(fields[19]) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError, StopIteration):
+        return None, None
 
 
 def sql(query: str, params: Mapping[str, Any] | Sequence[Any] | None = None,
         path: str | os.PathLike | None = None, write: bool = False) -> pd.DataFrame:
     """Run SQL on the trace store at ``path`` (default: this directory's); returns a DataFrame.
+
+    A read (``write=False``) never creates the file: a missing store is a :class:`TraceStoreError`.
 
     Examples
     --------
@@ -156,4 +186,4 @@ def sql(query: str, params: Mapping[str, Any] | Sequence[Any] | None = None,
     >>> traces.sql("SELECT * FROM run_summary WHERE kind = $kind", {"kind": "reflect"}, path=":memory:").shape[0]
     0
     """
-    return open_store(path).sql(query, params, write=write)
+    return open_store(path, create=write).sql(query, params, write=write)

@@ -4,10 +4,11 @@ Contract
 --------
 * :func:`run_sql` splits the text with DuckDB's own parser
   (``duckdb.extract_statements``) and, unless ``write=True``, refuses any
-  statement whose type is not a query (SELECT/EXPLAIN/PRAGMA/CALL): DROP,
-  DELETE, INSERT, UPDATE, CREATE, ALTER, COPY, ATTACH, SET … are refused before
-  anything runs. For a file the query also runs on a ``read_only`` connection,
-  so a write that slipped past the check would still fail.
+  statement that :mod:`reflectnb.store.readonly` cannot show to only read
+  (by statement type, the statement inside EXPLAIN, DuckDB's syntax tree and
+  the functions called) before anything runs. Defence in depth: a file is
+  queried on a ``read_only`` connection with extension autoloading off, and a
+  ``:memory:`` store runs the query inside a transaction that is rolled back.
 * Python values are bound as DuckDB parameters (``$name``), never pasted into
   the SQL text. :func:`bind_braces` rewrites ``{name}`` outside string literals
   and comments into ``$name`` so both spellings bind.
@@ -16,7 +17,8 @@ Contract
 * The result of the last statement is returned as a pandas DataFrame.
 
 Non-goals: sandboxing SQL from the notebook's own user (file-reading table
-functions stay available, as in any DuckDB session).
+functions stay available, as in any DuckDB session: those files are the
+user's own).
 """
 
 from __future__ import annotations
@@ -28,8 +30,8 @@ import duckdb
 import pandas as pd
 
 from reflectnb.errors import ReflectnbError
+from reflectnb.store.readonly import refusal
 
-READ_TYPES = {"SELECT", "EXPLAIN", "PRAGMA", "CALL"}
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
@@ -41,7 +43,7 @@ def statements(query: str) -> list[Any]:
     """DuckDB's parse of ``query`` (one object per statement, with ``.type``)."""
     try:
         parsed = duckdb.extract_statements(query)
-    except duckdb.Error as exc:
+    except Exception as exc:  # noqa: BLE001 - duckdb.Error, or ValueError for a type the enum lacks
         raise QueryError(f"SQL error: {_first_line(exc)}") from None
     if not parsed:
         raise QueryError("no SQL statement given; write e.g. SELECT * FROM run_summary")
@@ -51,11 +53,9 @@ def statements(query: str) -> list[Any]:
 def check_read_only(parsed: Sequence[Any]) -> None:
     """Refuse statements that could change the database (unless ``--write`` is given)."""
     for statement in parsed:
-        kind = statement.type.name
-        if kind not in READ_TYPES:
-            raise QueryError(f"{kind} statements are refused: %reflect_sql is read-only by default "
-                             f"({statement.query.strip()[:60]!r}). Add --write (write=True in Python) "
-                             "to change the trace database.")
+        why = refusal(statement)
+        if why is not None:
+            raise QueryError(why)
 
 
 def run_sql(db: Any, query: str, params: Mapping[str, Any] | Sequence[Any] | None = None,
@@ -70,13 +70,23 @@ def run_sql(db: Any, query: str, params: Mapping[str, Any] | Sequence[Any] | Non
     if not write:
         check_read_only(parsed)
     try:
-        with db.connect(read_only=not write and not db.memory) as con:
-            frame = None
-            for statement in parsed:
-                frame = _execute(con, statement, params)
-            return frame
+        with db.connect(read_only=not write) as con:
+            if write or not db.memory:
+                return _execute_all(con, parsed, params)
+            con.execute("BEGIN")  # :memory: cannot be opened read-only: undo whatever a read did
+            try:
+                return _execute_all(con, parsed, params)
+            finally:
+                con.execute("ROLLBACK")
     except duckdb.Error as exc:
         raise QueryError(f"SQL error: {_first_line(exc)}") from None
+
+
+def _execute_all(con: Any, parsed: Sequence[Any], params: Any) -> pd.DataFrame:
+    frame = pd.DataFrame()
+    for statement in parsed:
+        frame = _execute(con, statement, params)
+    return frame
 
 
 def _execute(con: Any, statement: Any, params: Any) -> pd.DataFrame:

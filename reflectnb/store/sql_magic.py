@@ -15,6 +15,8 @@ Contract
   also displays an altair chart, ``--path FILE`` queries another trace file.
 * ``$name`` and ``{name}`` take the value of the Python variable ``name`` as a
   bound parameter; values are never pasted into the SQL text.
+* Without ``--write`` nothing changes (:mod:`reflectnb.store.readonly` decides
+  what only reads) and a missing trace file is an error, never created.
 * :func:`reflect_sql` returns the DataFrame; bad options and SQL errors raise
   :class:`~reflectnb.errors.ReflectnbError` subclasses (the magic shows them as
   one line).
@@ -109,7 +111,7 @@ def reflect_sql(line: str, cell: str | None, user_ns: dict[str, Any]) -> pd.Data
     params = _bind(query, user_ns)
     from reflectnb.store.core import open_store
 
-    frame = open_store(opts.path).sql(query, params, write=opts.write)
+    frame = open_store(opts.path, create=opts.write).sql(query, params, write=opts.write)
     if opts.output:
         user_ns[opts.output] = frame
     if opts.chart:

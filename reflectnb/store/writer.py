@@ -22,6 +22,7 @@ Non-goals: ordering between runs, retry forever.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import json
 import threading
 import time
@@ -30,10 +31,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from reflectnb.store import rows
+from reflectnb.store.connection import disk_full
 
 Builder = Callable[[], pa.Table]
 
@@ -135,9 +138,18 @@ class Writer:
                 try:
                     write_batches(self.db, [batch])
                 except BaseException as exc:  # noqa: BLE001 - never raise into the loop
-                    batch.error = str(exc).splitlines()[0][:500] if str(exc) else type(exc).__name__
+                    batch.error = problem(exc)
                     with self._cond:
                         self._failed.setdefault(batch.run_id, []).append(batch)
+
+
+def problem(exc: BaseException) -> str:
+    """One line for a failed write; a full disk or file-size limit is named as such."""
+    text = str(exc).splitlines()[0][:500] if str(exc) else type(exc).__name__
+    if disk_full(exc):
+        return (f"the disk is full or a file-size limit was hit ({text[:200]}); free some space or set "
+                "REFLECTNB_TRACES to a file on another disk. Rows written before are intact")
+    return text
 
 
 def write_batches(db: Any, batches: list[Batch]) -> None:
@@ -159,5 +171,6 @@ def write_batches(db: Any, batches: list[Batch]) -> None:
                     con.execute(query, params)
             con.execute("COMMIT")
         except BaseException:
-            con.execute("ROLLBACK")
+            with contextlib.suppress(duckdb.Error):  # a failed COMMIT has already ended the transaction;
+                con.execute("ROLLBACK")              # keep the error that says why (disk full …)
             raise
