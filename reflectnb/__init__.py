@@ -14,15 +14,13 @@ The same from Python::
     result = reflectnb.reflect("Write a limerick ...", rounds=3)
 
 Importing this package is cheap: torch, transformers, DuckDB and anywidget are
-imported only when first needed (``__getattr__`` below), so ``%load_ext
+imported only when first needed (``__getattr__`` from :mod:`reflectnb._lazy`), so ``%load_ext
 reflectnb`` stays fast and saved traces can be read on a machine without torch.
 """
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
-
+from reflectnb import _lazy
 from reflectnb.version import __version__
 
 _LAZY = {
@@ -36,21 +34,13 @@ _LAZY = {
     "debate": ("reflectnb.api", "debate"),
     "tree": ("reflectnb.api", "tree"),
     "view": ("reflectnb.api", "view"),
-    "compare": ("reflectnb.evaluate", "compare"),
+    "browse": ("reflectnb.widgets.browser", "browse"),
+    "compare": ("reflectnb.evaluate.compare", "compare"),  # the function, even once its module is imported
     "traces": ("reflectnb.store", None),
 }
 
 __all__ = ["__version__", "load_ipython_extension", *_LAZY]
-
-
-def __getattr__(name: str) -> Any:
-    if name not in _LAZY:
-        raise AttributeError(f"module 'reflectnb' has no attribute {name!r}")
-    module_name, attr = _LAZY[name]
-    module = importlib.import_module(module_name)
-    value = module if attr is None else getattr(module, attr)
-    globals()[name] = value
-    return value
+__getattr__, __dir__ = _lazy.attach(__name__, _LAZY, __all__)
 
 
 def load_ipython_extension(ipython) -> None:

@@ -11,7 +11,7 @@
 
 Ctrl-C (or the live view's stop button) ends the run as ``interrupted`` in the
 store, with everything produced so far; the ``KeyboardInterrupt`` is re-raised
-with the partial result attached as ``.partial_result``.
+with the partial result attached as ``.partial``.
 
 This module composes the lower layers; it contains no loop logic of its own.
 """
@@ -84,9 +84,10 @@ def _run_strategy(kind: str, model_name: str, settings: dict[str, Any], call: Ca
                 view.finish("completed", stop_reason, answer)
             return result
     except KeyboardInterrupt as interrupt:
-        partial = getattr(interrupt, "partial_result", None)
-        if partial is not None and run is not None:
-            partial.run_id = run.run_id
+        partial = getattr(interrupt, "partial", None)  # a loop's result, or generate's generations
+        for item in (partial if isinstance(partial, list) else [partial]):
+            if run is not None and hasattr(item, "run_id"):
+                item.run_id = run.run_id
         raise
 
 

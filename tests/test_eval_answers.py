@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import pytest
 
+from reflectnb.backends.base import GenerationParams
 from reflectnb.errors import OptionError
 from reflectnb.evaluate.checkers import Numeric, make_checker, to_number
-from reflectnb.evaluate.extract import clean, extract
 from reflectnb.evaluate.tasks import Item
+from reflectnb.strategies.voting import clean
+from reflectnb.strategies.voting import extract_answer as extract
 
 
 @pytest.mark.parametrize("text, expected", [
@@ -35,6 +37,47 @@ def test_auto_extraction_reads_the_committed_answer(text, expected):
 ])
 def test_auto_extraction_follows_the_documented_order(text, expected):
     assert extract(text) == expected
+
+
+@pytest.mark.parametrize("text, expected", [("The answer is 7. Because 3+4=7", "7"), ("x = 3/4", "3/4")])
+def test_votes_scores_trees_and_debates_read_the_same_answer(text, expected):
+    """The two cases of issue #15: every reader of answers goes through one extractor."""
+    from reflectnb.backends.scripted import ScriptedBackend
+    from reflectnb.evaluate.methods import parse_method, run_item
+    from reflectnb.evaluate.tasks import load_tasks
+    from reflectnb.strategies import debate_du
+    from reflectnb.strategies.tree import ArithmeticTask, Task, self_consistency
+    from reflectnb.trace import ListRecorder
+
+    tasks = load_tasks([{"question": "q", "answer": expected}])
+    scored = run_item(parse_method("baseline"), ScriptedBackend([text]), tasks, tasks.items[0],
+                      GenerationParams(), ListRecorder()).round_answers
+    voted = debate_du(ScriptedBackend([text]), "q", n_agents=1, rounds=1).answer
+    tree = self_consistency(ScriptedBackend([text] * 3), "q", n=3).answer
+    task_answers = [Task("q").answer(text), ArithmeticTask("3 + 4", 7).answer(text)]
+    assert (extract(text), scored, voted, tree, task_answers) == (expected, [expected], expected, expected,
+                                                                    [expected, expected])
+
+
+def test_the_built_in_rules_version_is_part_of_the_eval_key():
+    from reflectnb.evaluate.identity import eval_key
+    from reflectnb.evaluate.tasks import load_tasks
+    from reflectnb.strategies.voting import RULES_VERSION
+
+    key = eval_key(load_tasks([{"question": "q", "answer": "1"}]), "scripted", {})
+    assert (key["extract"], key["extract_rules"]) == ("auto", RULES_VERSION)
+
+
+@pytest.mark.parametrize("text, expected", [("Answer: **Paris**!", "Paris"), ("The answer is 7.```", "7"),
+                                            ("so \\boxed{x^2} and then", "x^2"), ("the answer is 12;", "12")])
+def test_cleaning_strips_markdown_and_trailing_punctuation(text, expected):
+    assert extract(text) == expected
+
+
+def test_loops_fall_back_to_the_last_line_where_evaluations_count_no_answer():
+    text = "I would say\nParis, of course"
+    assert (extract(text), extract(text, "auto_or_last_line")) == (None, "Paris, of course")
+    assert extract("The answer is 7. Because 3+4=7", "auto_or_last_line") == "7"
 
 
 def test_the_last_match_of_a_rule_wins():

@@ -89,7 +89,7 @@ def test_ctrl_c_during_a_merged_call_interrupts_every_item_and_is_raised():
         try:
             return reflect(b, f"task {i}", rounds=1)
         except KeyboardInterrupt as exc:
-            finished.append(exc.partial_result.stop_reason)
+            finished.append(exc.partial.stop_reason)
             raise
 
     with pytest.raises(KeyboardInterrupt):

@@ -6,6 +6,7 @@ import pytest
 
 from reflectnb.backends.base import GenerationParams
 from reflectnb.backends.scripted import ScriptedBackend
+from reflectnb.decoding.parse import parse_schedule
 from reflectnb.errors import CapabilityError, OptionError
 from reflectnb.evaluate.methods import METHODS, Method, parse_method, parse_methods, run_item, split_top_level
 from reflectnb.evaluate.runner import generation_params
@@ -37,8 +38,10 @@ def test_a_method_name_that_does_not_exist_lists_the_known_ones():
 @pytest.mark.parametrize("spec, match", [
     ("reflect(depth=2)", r"method 'reflect' has no option\(s\) \['depth'\]"),
     ("reflect(rounds=0)", "`rounds` must be a positive integer, got 0"),
-    ("reflect(2)", "options must be literals given by name"),
-    ("reflect(rounds=x)", "options must be literals given by name"),
+    ("reflect(2)", r"cannot read method 'reflect\(2\)': options must be given by name"),
+    ("reflect(rounds=x)", "`rounds` must be a positive integer, got 'x'"),
+    ("reflect(rounds=1+1)", "'1 \\+ 1' is not a literal value"),
+    ("reflect(**{'rounds': 1})", "'\\*\\*' is not allowed"),
     ("baseline@wobble(3)", "cannot read schedule 'wobble\\(3\\)'"),
     ("", "non-empty string"),
     ("2 +", "cannot read method"),
@@ -54,6 +57,14 @@ def test_method_specs_with_options_and_schedules():
                                          "baseline@cyclic(amplitude=5,period=60)"]
     assert methods[1].options == {"rounds": 1, "tone": "strict"} and methods[1].option("history") == "full"
     assert methods[2].schedule == "cyclic(amplitude=5, period=60)"
+
+
+def test_methods_and_schedules_share_one_reader_so_bare_words_are_strings_in_both():
+    from reflectnb.decoding.parse import read_call
+
+    assert parse_method("reflect(history=last, tone='strict')").options == {"history": "last", "tone": "strict"}
+    assert read_call("reflect(history=last)") == ("reflect", [], {"history": "last"})
+    assert parse_schedule("tip(alpha=3, beta=600, mode=paper)").mode == "paper"
 
 
 def test_the_same_method_twice_is_refused():
@@ -80,6 +91,22 @@ def test_self_consistency_votes_over_samples_at_its_own_temperature():
     assert len(model.calls) == 1 and len(model.calls[0].prompts) == 3
     assert model.calls[0].params.temperature == 0.7 and model.calls[0].params.seed == 3
     assert [s.attributes["parsed_answer"] for s in recorder.steps] == ["4", "5", "4.0"]
+    assert outcome.final_text == "majority of 3: '4' (votes {'4': 2, '5': 1})"
+
+
+def test_self_consistency_is_the_tree_searchs_self_consistency_on_the_items_prompt(monkeypatch):
+    import reflectnb.strategies.tree as tree
+
+    runs = []
+    monkeypatch.setattr(tree, "self_consistency", lambda *a, **k: runs.append(k) or tree.oneshot.self_consistency(*a, **k))
+    outcome, model, _ = run("self_consistency(samples=2)", ["x = 3/4", "The answer is 3/4. Since"])
+    assert outcome.round_answers == ["3/4"] and [r["n"] for r in runs] == [2]
+    assert model.prompts[0][0].content == "What is 2+2?\n\nEnd with a line 'The answer is ...'."
+
+
+def test_self_consistency_at_temperature_zero_is_refused_before_anything_runs():
+    with pytest.raises(OptionError, match=r"`temperature` must be a number > 0 .*got 0"):
+        parse_method("self_consistency(temperature=0)")
 
 
 def test_reflect_keeps_each_rounds_answer_and_an_early_stop_keeps_the_last():

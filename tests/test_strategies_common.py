@@ -30,7 +30,7 @@ def test_reflect_interrupted_mid_loop_keeps_earlier_steps_and_the_partial_one():
         reflect(model, "t", rounds=3, recorder=recorder)
     assert [s.kind for s in recorder.steps] == ["draft", "feedback", "refine", "feedback"]
     assert recorder.steps[-1].attributes == {"interrupted": True} and recorder.steps[-1].text == "half of f2"
-    partial = info.value.partial_result
+    partial = info.value.partial
     assert (partial.stop_reason, partial.answer, partial.steps) == ("interrupted", "y1", recorder.steps)
 
 
@@ -39,7 +39,22 @@ def test_an_interrupt_with_nothing_generated_records_no_empty_step():
     with pytest.raises(KeyboardInterrupt) as info:
         reflect(ScriptedBackend(["y0", KeyboardInterrupt()]), "t", recorder=recorder)
     assert isinstance(info.value, GenerationInterrupted)
-    assert [s.kind for s in recorder.steps] == ["draft"] and info.value.partial_result.interrupted
+    assert [s.kind for s in recorder.steps] == ["draft"] and info.value.partial.interrupted
+
+
+def test_the_partial_result_replaces_the_backends_generations_and_keeps_its_deprecated_name():
+    with pytest.raises(GenerationInterrupted) as info:
+        reflect(ScriptedBackend(["y0", ScriptedBackend.interrupt("half")]), "t")
+    assert info.value.partial.answers == ["y0"] and info.value.partial_result is info.value.partial
+
+
+def test_an_interrupted_traced_generate_carries_its_partial_generations_with_the_run_id(trace_file):
+    import reflectnb
+
+    with pytest.raises(GenerationInterrupted) as info:
+        reflectnb.generate(["a", "b"], model=ScriptedBackend(["done", ScriptedBackend.interrupt("half")]))
+    run_ids = {g.run_id for g in info.value.partial}
+    assert [g.text for g in info.value.partial] == ["done", "half"] and len(run_ids) == 1 and None not in run_ids
 
 
 def test_a_plain_keyboard_interrupt_from_a_callback_still_carries_the_partial_result():
@@ -48,7 +63,7 @@ def test_a_plain_keyboard_interrupt_from_a_callback_still_carries_the_partial_re
 
     with pytest.raises(KeyboardInterrupt) as info:
         reflect(ScriptedBackend(["y0"]), "t", stop_fn=verifier)
-    assert info.value.partial_result.answers == ["y0"]
+    assert info.value.partial.answers == ["y0"]
 
 
 def test_critique_interrupted_during_the_critic_keeps_the_answer():
@@ -65,7 +80,7 @@ def test_mad_interrupted_in_round_two_keeps_round_one():
     with pytest.raises(KeyboardInterrupt) as info:
         debate_mad(model, "t", recorder=recorder)
     assert [s.agent for s in recorder.steps] == ["affirmative", "negative", "moderator"]
-    assert info.value.partial_result.rounds == 2
+    assert info.value.partial.rounds == 2
 
 
 def test_du_interrupted_inside_a_batch_records_the_rows_already_produced():
@@ -75,7 +90,7 @@ def test_du_interrupted_inside_a_batch_records_the_rows_already_produced():
         debate_du(model, "Q", n_agents=2, rounds=2, recorder=recorder)
     assert [(s.text, s.attributes.get("interrupted")) for s in recorder.steps] == [
         ("A0", None), ("B0", None), ("A1", True), ("B1 so far", True)]
-    assert info.value.partial_result.stop_reason == "interrupted"
+    assert info.value.partial.stop_reason == "interrupted"
 
 
 # -- result objects ----------------------------------------------------------------------------------------------

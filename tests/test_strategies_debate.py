@@ -6,7 +6,7 @@ import pytest
 
 from reflectnb.backends.scripted import ScriptedBackend
 from reflectnb.errors import OptionError
-from reflectnb.strategies import debate_du, debate_mad, extract_answer, majority, parse_verdict
+from reflectnb.strategies import debate_du, debate_mad, majority, parse_verdict
 from reflectnb.trace import ListRecorder
 
 YES = '{"Whether there is a preference": "Yes", "Supported Side": "Negative", "Reason": "r", "debate_answer": "4"}'
@@ -182,7 +182,8 @@ def test_the_result_carries_each_agents_final_answer_and_the_vote_tally():
                                           ("so \\boxed{x^2} and then", "x^2"), ("It is 12, or 13", "13"),
                                           ("no digits here\nfinal line", "final line"), ("", None)])
 def test_the_default_answer_reader_takes_what_the_agent_commits_to(text, answer):
-    assert extract_answer(text) == answer
+    model = ScriptedBackend([text])
+    assert debate_du(model, "Q", n_agents=1, rounds=1).agent_answers == {"agent 1": answer}
 
 
 def test_a_custom_answer_fn_decides_what_each_agent_votes_for():

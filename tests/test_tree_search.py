@@ -385,5 +385,5 @@ def test_an_interrupted_search_keeps_its_partial_tree():
 
     with pytest.raises(KeyboardInterrupt) as info:
         tot_bfs(ScriptedBackend(script), Toy(), depth=2, n_evaluate=1)
-    partial = info.value.partial_result
+    partial = info.value.partial
     assert partial.stop_reason == "interrupted" and [n.text for n in partial.nodes] == ["toy question", "a", "b", "c"]

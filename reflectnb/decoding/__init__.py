@@ -14,8 +14,7 @@ Examples
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from reflectnb import _lazy
 
 _WHERE = {
     "parse": ("GRAMMAR", "parse_schedule"),
@@ -26,18 +25,6 @@ _WHERE = {
                    "SilverScheduleProcessor", "WordScheduleProcessor"),
     "tip": ("ThoughtSwitchPenalty", "build_processor"),
 }
-_MODULE_OF = {name: module for module, names in _WHERE.items() for name in names}
-__all__ = sorted(_MODULE_OF)
-
-
-def __getattr__(name: str) -> Any:
-    module = _MODULE_OF.get(name)
-    if module is None:
-        raise AttributeError(f"module 'reflectnb.decoding' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"reflectnb.decoding.{module}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return __all__
+_LAZY = _lazy.by_module(__name__, _WHERE)
+__all__ = sorted(_LAZY)
+__getattr__, __dir__ = _lazy.attach(__name__, _LAZY)

@@ -12,7 +12,8 @@ Grammar::
 the kind's parameters in order. The string is read with :mod:`ast` and only
 the nodes above are accepted: nothing is evaluated, no names are looked up
 (a bare ``NAME`` value is taken as a string, so ``mode=paper`` works).
-``parse_schedule(repr(s)) == s`` for every schedule ``s``.
+``parse_schedule(repr(s)) == s`` for every schedule ``s``. :func:`read_call`,
+the reader behind it, also reads evaluation methods (``reflect(rounds=2)``).
 
 Non-goals: building processors (``processors.build_processor``).
 """
@@ -21,7 +22,7 @@ from __future__ import annotations
 
 import ast
 from dataclasses import fields
-from typing import Any
+from typing import Any, Callable
 
 from reflectnb.decoding.schedules import KINDS, Schedule
 from reflectnb.errors import OptionError
@@ -58,7 +59,7 @@ def parse_schedule(text: str | Schedule | None) -> Schedule | None:
         return None
     if len(text) > MAX_LENGTH:
         raise _error(text[:40] + "...", f"longer than {MAX_LENGTH} characters")
-    kind, args, kwargs = _read_call(text)
+    kind, args, kwargs = read_call(text)
     cls = KINDS.get(kind.lower())
     if cls is None:
         raise _error(text, f"unknown kind {kind!r}")
@@ -69,30 +70,43 @@ def parse_schedule(text: str | Schedule | None) -> Schedule | None:
         raise OptionError(f"schedule {text!r}: {exc}") from None
 
 
-def _read_call(text: str) -> tuple[str, list[Any], dict[str, Any]]:
+def read_call(text: str, error: Callable[[str], Exception] | None = None) -> tuple[str, list[Any], dict[str, Any]]:
+    """``(name, values, {key: value})`` from ``NAME`` or ``NAME(value, ..., key=value, ...)``.
+
+    The one reader of ``name(k=v)`` strings: schedules here, evaluation methods
+    (``reflectnb.evaluate.methods``). It reads with :mod:`ast` and evaluates
+    nothing; values are literals or bare words (taken as strings). ``error(why)``
+    makes the exception to raise (default: the schedule error with the grammar).
+
+    Examples
+    --------
+    >>> read_call("tip(3, mode=paper)")
+    ('tip', [3], {'mode': 'paper'})
+    """
+    fail = error or (lambda why: _error(text, why))
     try:
         node = ast.parse(text.strip(), mode="eval").body
     except SyntaxError as exc:
-        raise _error(text, f"syntax error ({exc.msg})") from None
+        raise fail(f"syntax error ({exc.msg})") from None
     if isinstance(node, ast.Name):
         return node.id, [], {}
     if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)):
-        raise _error(text, "expected KIND or KIND(...)")
+        raise fail("expected NAME or NAME(...)" if error else "expected KIND or KIND(...)")
     if any(k.arg is None for k in node.keywords):
-        raise _error(text, "'**' is not allowed")
-    args = [_literal(text, a) for a in node.args]
-    return node.func.id, args, {k.arg: _literal(text, k.value) for k in node.keywords if k.arg}
+        raise fail("'**' is not allowed")
+    args = [_literal(fail, a) for a in node.args]
+    return node.func.id, args, {k.arg: _literal(fail, k.value) for k in node.keywords if k.arg}
 
 
-def _literal(text: str, node: ast.AST) -> Any:
+def _literal(fail: Callable[[str], Exception], node: ast.AST) -> Any:
     if isinstance(node, ast.Name):
         return node.id  # bare words are strings: mode=paper
     if isinstance(node, ast.Starred):
-        raise _error(text, "'*' is not allowed")
+        raise fail("'*' is not allowed")
     try:
         return ast.literal_eval(node)  # literals only: numbers, strings, None, lists, tuples
     except ValueError:
-        raise _error(text, f"{ast.unparse(node)!r} is not a literal value") from None
+        raise fail(f"{ast.unparse(node)!r} is not a literal value") from None
 
 
 def _bind(text: str, cls: type[Schedule], args: list[Any], kwargs: dict[str, Any]) -> dict[str, Any]:

@@ -17,33 +17,20 @@ DuckDB or reasoning-gym; each is imported when first needed.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from reflectnb import _lazy
 
 _WHERE = {
-    "compare": "compare", "default_eval_id": "compare",
-    "EvalResult": "result",
-    "Method": "methods", "METHODS": "methods", "parse_methods": "methods",
-    "Item": "tasks", "TaskSet": "tasks", "load_tasks": "tasks", "from_reasoning_gym": "tasks",
-    "reasoning_gym_datasets": "tasks",
-    "extract_answer": "extract", "RULES": "extract",
-    "make_checker": "checkers", "to_number": "checkers",
-    "wilson": "stats", "mcnemar_exact": "stats", "paired_bootstrap": "stats",
-    "run_eval": "runner",
-    "reflect_eval": "magic",
+    "compare": ("compare", "default_eval_id"),
+    "result": ("EvalResult",),
+    "methods": ("Method", "METHODS", "parse_methods"),
+    "tasks": ("Item", "TaskSet", "load_tasks", "from_reasoning_gym", "reasoning_gym_datasets"),
+    "checkers": ("make_checker", "to_number"),
+    "stats": ("wilson", "mcnemar_exact", "paired_bootstrap"),
+    "runner": ("run_eval",),
+    "magic": ("reflect_eval",),
 }
-_RENAMED = {"extract_answer": "extract"}  # the module ``extract`` would shadow a function of that name
-__all__ = sorted(_WHERE)
-
-
-def __getattr__(name: str) -> Any:
-    module = _WHERE.get(name)
-    if module is None:
-        raise AttributeError(f"module 'reflectnb.evaluate' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"reflectnb.evaluate.{module}"), _RENAMED.get(name, name))
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return __all__
+_LAZY = {**_lazy.by_module(__name__, _WHERE),  # extraction is shared with the loops' votes, one layer down
+         "extract_answer": ("reflectnb.strategies.voting", "extract_answer"),
+         "RULES": ("reflectnb.strategies.voting", "RULES")}
+__all__ = sorted(_LAZY)
+__getattr__, __dir__ = _lazy.attach(__name__, _LAZY)

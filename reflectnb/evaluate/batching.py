@@ -15,7 +15,7 @@ The real backend is only ever called from the main thread, so Ctrl-C reaches
 it as usual: every waiting worker then gets a ``KeyboardInterrupt`` (its loop
 ends as ``interrupted``), and :func:`run_batched` re-raises after the workers
 have ended, with the per-worker results (values of the workers that finished
-before, exceptions of the others) as the interrupt's ``partial_results``. An exception from the backend goes to the workers whose rows were
+before, exceptions of the others) as the interrupt's ``partial``. An exception from the backend goes to the workers whose rows were
 in that call. Results come back in order: a value, or the exception the
 worker ended with.
 
@@ -204,7 +204,7 @@ def run_batched(backend: Backend, fn: Callable[[Backend, int], Any], n: int) -> 
     try:
         hub.serve()
     except KeyboardInterrupt as interrupt:
-        interrupt.partial_results = results  # type: ignore[attr-defined]  # complete once joined below
+        interrupt.partial = results  # type: ignore[attr-defined]  # complete once joined below
         raise
     finally:
         for thread in threads:

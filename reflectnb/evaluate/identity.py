@@ -8,7 +8,8 @@ item is asked and scored, so two ``compare`` calls share a default eval id
 
 * the task set's fingerprint (name, ids, questions, answers) and its
   ``instruction``;
-* the checker and the extraction rule (:func:`rule_identity`);
+* the checker and the extraction rule (:func:`rule_identity`), and the version
+  of the built-in rules (``RULES_VERSION``, so a fix to ``"auto"`` rescores);
 * the model: ``backend.name`` and its dtype (read from ``backend.dtype`` or
   ``backend.model.dtype``, so ``smollm2-135m`` in float32 and in bfloat16 differ);
 * the generation settings (temperature, max_tokens, seed).
@@ -33,6 +34,7 @@ import inspect
 from typing import Any
 
 from reflectnb.evaluate.checkers import ItemChecker, UserFunction
+from reflectnb.strategies.voting import RULES_VERSION
 
 
 def _sha(data: bytes) -> str:
@@ -84,4 +86,4 @@ def eval_key(tasks: Any, backend: Any, settings: dict[str, Any]) -> dict[str, An
     dtype = None if isinstance(backend, str) else backend_dtype(backend)
     return {"tasks": tasks.fingerprint(), "instruction": tasks.instruction,
             "checker": rule_identity(tasks.checker), "extract": rule_identity(tasks.extract),
-            "model": model, "dtype": dtype, "settings": settings}
+            "extract_rules": RULES_VERSION, "model": model, "dtype": dtype, "settings": settings}

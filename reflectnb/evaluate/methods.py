@@ -12,7 +12,8 @@ names the method in results and in the trace store (run kind ``eval:<label>``).
 Known names (:data:`METHODS`) and their options:
 
 ``baseline``          one answer.
-``self_consistency``  ``samples`` (5) answers at ``temperature`` (0.7); the majority answer wins.
+``self_consistency``  ``samples`` (5) answers at ``temperature`` (0.7, > 0); the majority answer wins
+                      (:func:`reflectnb.strategies.tree.self_consistency` on the item's prompt).
 ``reflect``           Self-Refine (:func:`reflectnb.strategies.reflect`), ``rounds`` (2), ``history``, ``tone``.
 ``critique``          step-level critique and revision, ``rounds`` (1), ``refine_policy``.
 ``debate``            Du et al. debate, ``agents`` (3), ``rounds`` (2).
@@ -28,17 +29,16 @@ Non-goals: the batching across items (``batching.py``) and the trace store (``ru
 
 from __future__ import annotations
 
-import ast
 import copy
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from reflectnb.backends.base import Backend, GenerationParams
 from reflectnb.errors import OptionError
-from reflectnb.evaluate.extract import extract
 from reflectnb.evaluate.tasks import Item, TaskSet
-from reflectnb.strategies.voting import majority
-from reflectnb.trace import Message, Recorder, Step
+from reflectnb.strategies.voting import extract_answer, majority
+from reflectnb.strategies.tree.tasks import Task
+from reflectnb.trace import Generation, Message, Recorder, Step
 
 DEFAULTS: dict[str, dict[str, Any]] = {
     "baseline": {},
@@ -72,6 +72,8 @@ class Method:
         for key in ("samples", "rounds", "agents"):  # fail now, not after an hour of generation
             if key in DEFAULTS[self.name]:
                 _positive(self, key)
+        if "temperature" in DEFAULTS[self.name]:
+            _sampling_temperature(self)
         if self.schedule is not None:
             from reflectnb.decoding.parse import parse_schedule
 
@@ -106,18 +108,16 @@ def parse_method(text: str | Method) -> Method:
 
 
 def _call(text: str) -> tuple[str, dict[str, Any]]:
-    try:
-        node = ast.parse(text, mode="eval").body
-    except SyntaxError:
-        raise OptionError(f"cannot read method {text!r}; write name or name(option=value, ...)") from None
-    if isinstance(node, ast.Name):
-        return node.id, {}
-    if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and not node.args:
-        try:
-            return node.func.id, {k.arg: ast.literal_eval(k.value) for k in node.keywords if k.arg}
-        except ValueError:
-            pass
-    raise OptionError(f"cannot read method {text!r}; options must be literals given by name, e.g. reflect(rounds=2)")
+    from reflectnb.decoding.parse import read_call  # the schedules' reader: one grammar for name(k=v)
+
+    def error(why: str) -> OptionError:
+        return OptionError(f"cannot read method {text!r}: {why}; write name or name(option=value, ...), "
+                           "options as literals or bare words, e.g. reflect(rounds=2, history=last)")
+
+    name, values, options = read_call(text, error)
+    if values:
+        raise error("options must be given by name")
+    return name, options
 
 
 def parse_methods(methods: str | Method | list[str | Method] | tuple[str | Method, ...]) -> list[Method]:
@@ -197,7 +197,7 @@ def _baseline(m: Method, backend: Backend, tasks: TaskSet, item: Item, params: G
               recorder: Recorder) -> Outcome:
     gen = backend.generate([_chat(tasks, item)], params)[0]
     recorder.on_step(Step(kind="answer", text=gen.text, generation=gen))
-    return Outcome([extract(gen.text, tasks.extract)], gen.text, 0, gen.completion_tokens, gen.seconds,
+    return Outcome([extract_answer(gen.text, tasks.extract)], gen.text, 0, gen.completion_tokens, gen.seconds,
                    gen.finish_reason)
 
 
@@ -208,16 +208,51 @@ def _chat(tasks: TaskSet, item: Item) -> list[Message]:
 
 def _self_consistency(m: Method, backend: Backend, tasks: TaskSet, item: Item, params: GenerationParams,
                       recorder: Recorder) -> Outcome:
-    samples = _positive(m, "samples")
-    sampling = params.with_(temperature=float(m.option("temperature")))
-    gens = backend.generate([_chat(tasks, item)] * samples, sampling)
-    answers = [extract(g.text, tasks.extract) for g in gens]
-    for i, (gen, answer) in enumerate(zip(gens, answers)):
+    """The tree search's :func:`~reflectnb.strategies.tree.self_consistency` on the item's prompt."""
+    from reflectnb.strategies.tree import self_consistency
+
+    samples, kept = _positive(m, "samples"), _Keeping(backend)
+    result = self_consistency(kept, _ItemTask(item.question, prompt=_chat(tasks, item), rule=tasks.extract),
+                              n=samples, params=params.with_(temperature=_sampling_temperature(m)),
+                              seed=params.seed)
+    for i, (gen, node) in enumerate(zip(kept.generations, result.nodes[1:])):
         recorder.on_step(Step(kind="sample", text=gen.text, agent=f"sample {i + 1}", generation=gen,
-                              attributes={"parsed_answer": answer}))
-    winner, votes = majority(answers)
+                              attributes={"parsed_answer": node.attributes["extracted_answer"]}))
+    winner, votes = result.answer or None, result.nodes[0].attributes["votes"]
     return Outcome([winner], f"majority of {samples}: {winner!r} (votes {votes})", 0,
-                   sum(g.completion_tokens for g in gens), max(g.seconds for g in gens), "majority")
+                   sum(g.completion_tokens for g in kept.generations), max(g.seconds for g in kept.generations),
+                   "majority")
+
+
+@dataclass
+class _ItemTask(Task):
+    """An item as a tree task: the evaluation's prompt, answers read with the task set's rule."""
+
+    prompt: list[Message] = field(default_factory=list)
+    rule: Any = "auto"
+
+    def solve_prompt(self) -> list[Message]:
+        return self.prompt
+
+    def answer(self, state: str) -> str:
+        return extract_answer(state.rstrip("\n"), self.rule) or ""
+
+
+class _Keeping(Backend):
+    """``backend``, keeping the generations it returns (their tokens and seconds are the item's)."""
+
+    def __init__(self, backend: Backend):
+        self.inner, self.generations, self.name = backend, [], backend.name
+        self.can_stream, self.can_batch = backend.can_stream, backend.can_batch
+        self.can_process_logits, self.has_logprobs = backend.can_process_logits, backend.has_logprobs
+
+    def check_params(self, params: GenerationParams) -> None:
+        self.inner.check_params(params)
+
+    def generate(self, prompts: Any, params: GenerationParams | None = None, on_token: Any = None) -> list[Generation]:
+        gens = self.inner.generate(prompts, params, on_token=on_token)
+        self.generations += gens
+        return gens
 
 
 def _reflect(m: Method, backend: Backend, tasks: TaskSet, item: Item, params: GenerationParams,
@@ -239,7 +274,7 @@ def _critique(m: Method, backend: Backend, tasks: TaskSet, item: Item, params: G
 
 
 def _loop_outcome(result: Any, tasks: TaskSet) -> Outcome:
-    answers = [extract(text, tasks.extract) for text in result.answers]
+    answers = [extract_answer(text, tasks.extract) for text in result.answers]
     answers += [answers[-1]] * (result.rounds + 1 - len(answers))  # an early stop keeps the answer
     return Outcome(answers, result.answer, result.rounds, result.tokens, result.seconds, result.stop_reason)
 
@@ -249,11 +284,19 @@ def _debate(m: Method, backend: Backend, tasks: TaskSet, item: Item, params: Gen
     from reflectnb.strategies import debate_du
 
     result = debate_du(backend, item.question, n_agents=_positive(m, "agents"), rounds=_positive(m, "rounds"),
-                       answer_fn=lambda text: extract(text, tasks.extract), params=params, recorder=recorder)
+                       answer_fn=lambda text: extract_answer(text, tasks.extract), params=params, recorder=recorder)
     per_round = [majority([s.attributes.get("parsed_answer") for s in result.steps
                            if s.round == k and s.kind in ("answer", "update")])[0] for k in range(result.rounds)]
     per_round[-1] = result.answer or None
     return Outcome(per_round, result.answer, result.rounds - 1, result.tokens, result.seconds, result.stop_reason)
+
+
+def _sampling_temperature(m: Method) -> float:
+    value = m.option("temperature")
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < float("inf"):
+        raise OptionError(f"method {m.label!r}: `temperature` must be a number > 0 (samples at temperature 0 "
+                          f"are all the same), got {value!r}")
+    return float(value)
 
 
 def _positive(m: Method, key: str) -> int:

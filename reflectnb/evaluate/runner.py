@@ -105,7 +105,7 @@ def _run_chunk(tasks: TaskSet, method: Method, backend: Backend, params: Generat
     try:
         results = _attempt_all(backend, attempt, len(chunk))
     except KeyboardInterrupt as interrupt:  # store the items of this batch that had already finished
-        keep(getattr(interrupt, "partial_results", None) or [])
+        keep(getattr(interrupt, "partial", None) or [])
         raise
     rows, failure = keep(results)
     if failure is not None:

@@ -5,7 +5,7 @@ Contract
 A :class:`TaskSet` is a name, a list of :class:`Item` (``id`` unique within
 the set, ``question``, gold ``answer``), a checker (see
 :mod:`reflectnb.evaluate.checkers`) and an extraction rule (see
-:mod:`reflectnb.evaluate.extract`). :func:`load_tasks` makes one from
+:mod:`reflectnb.strategies.voting`). :func:`load_tasks` makes one from
 
 * ``"rg:<dataset>"`` — a `reasoning-gym <https://github.com/open-thought/reasoning-gym>`_
   procedural dataset (generated locally from ``seed``; nothing is downloaded),
@@ -29,7 +29,7 @@ from typing import Any, Iterable
 
 from reflectnb.errors import OptionError
 from reflectnb.evaluate.checkers import ItemChecker, make_checker
-from reflectnb.evaluate.extract import Extractor, resolve_rule
+from reflectnb.strategies.voting import Extractor, resolve_rule
 
 INSTRUCTION = "End with a line 'The answer is ...'."
 
@@ -100,7 +100,7 @@ def load_tasks(source: Any, *, n: int | None = None, seed: int = 0, question: st
     checker : str or callable
         See :func:`~reflectnb.evaluate.checkers.make_checker` (reasoning-gym uses its own scorer).
     extract : str or callable
-        See :func:`~reflectnb.evaluate.extract.extract`.
+        See :func:`~reflectnb.strategies.voting.extract_answer`.
     config :
         Extra reasoning-gym dataset options (e.g. ``min_terms=2``).
 

@@ -5,7 +5,7 @@ Every loop takes backend(s), the task and options, reports each step through a
 returns a result dataclass with ``to_df()``, ``to_dict()``, ``_repr_html_()``
 (model text escaped) and ``run_id`` (filled in by the caller after tracing).
 On Ctrl-C a loop records the partial steps, then re-raises with the partial
-result on the exception as ``.partial_result``.
+result on the exception as ``.partial`` (``.partial_result`` is a deprecated alias).
 
 Layer 4: imports errors, trace and ``backends.base`` only (no torch, no store).
 """

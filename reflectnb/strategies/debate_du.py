@@ -12,7 +12,7 @@ messages. With one agent the update prompt becomes a self-check.
 The agents of one round that share a backend are generated **as one batch**
 (one ``generate`` call) when the backend ``can_batch``. The final answer is the
 majority vote over each agent's last answer (``answer_fn``, default
-:func:`~reflectnb.strategies.voting.extract_answer`; ties go to the first
+:func:`~reflectnb.strategies.voting.extract_answer` with ``LOOP_RULE``; ties go to the first
 agent's answer), or a judge's pick (``aggregator="judge"``).
 
 Non-goals: summarising answers when there are many agents (the paper mentions
@@ -28,7 +28,7 @@ from reflectnb.errors import OptionError
 from reflectnb.strategies.engine import Call, Engine, Turn, check_backend, choice, positive_int, run_loop
 from reflectnb.strategies.results import DebateResult
 from reflectnb.strategies.templates import TemplateSpec, render, resolve_templates
-from reflectnb.strategies.voting import extract_answer, majority, normalize
+from reflectnb.strategies.voting import LOOP_RULE, extract_answer, majority, normalize
 from reflectnb.trace import Message, Recorder, TokenEvent
 
 _END = "End with a line 'The answer is ...'."
@@ -91,7 +91,7 @@ def debate_du(backends: Backend | Sequence[Backend] | Mapping[str, Backend], que
     result = DebateResult(strategy="debate", method="du", task=question, agents=list(agents),
                           aggregator=aggregator)
     engine = Engine(result, recorder, params, on_token, on_turn)
-    loop = _Loop(engine, agents, question, t, rounds, aggregator, answer_fn or extract_answer, judge)
+    loop = _Loop(engine, agents, question, t, rounds, aggregator, answer_fn or _loop_answer, judge)
     return run_loop(result, loop.run)
 
 
@@ -113,6 +113,11 @@ def _agents(backends: Any, n_agents: int | None) -> dict[str, Backend]:
                           "give one backend per agent, or one backend for all")
     names = names or [f"agent {i + 1}" for i in range(len(pool))]
     return {name: check_backend(f"backend of {name!r}", b) for name, b in zip(names, pool)}
+
+
+def _loop_answer(text: str) -> str | None:
+    """What an agent votes for: the answer it commits to, else its last line (``LOOP_RULE``)."""
+    return extract_answer(text, LOOP_RULE)
 
 
 class _Loop:

@@ -6,8 +6,8 @@ Every search takes a backend and a task (a question string or a
 visits or status change), generates all expansions of one layer/iteration in
 one batched ``backend.generate`` call, and returns a :class:`TreeResult`.
 
-Layer 4: imports errors, trace, ``backends.base`` and ``strategies.voting``
-only (no torch, no store). See ``docs/trees.md``.
+Layer 4: imports errors, trace, ``backends.base``, ``strategies.voting`` (answers)
+and ``strategies.engine`` (the Ctrl-C wrapper) only (no torch, no store). See ``docs/trees.md``.
 """
 
 from __future__ import annotations

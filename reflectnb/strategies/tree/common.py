@@ -1,4 +1,4 @@
-"""Option checking and set-up shared by every tree search; the Ctrl-C wrapper.
+"""Option checking and set-up shared by every tree search; running one under the loops' Ctrl-C wrapper.
 
 :func:`start` validates what all searches share (backend, task, value
 source, params) and returns a ready :class:`~reflectnb.strategies.tree.core.Search`.
@@ -15,6 +15,7 @@ from typing import Any, Callable
 
 from reflectnb.backends.base import Backend, GenerationParams
 from reflectnb.errors import OptionError
+from reflectnb.strategies.engine import run_loop
 from reflectnb.strategies.tree.budget import one_of, positive
 from reflectnb.strategies.tree.core import Evaluation, Search
 from reflectnb.strategies.tree.result import TreeResult
@@ -82,10 +83,9 @@ def start(method: str, backend: Backend, task: Task | str, *, generate: str, bra
 
 
 def run(search: Search, body: Callable[[], TreeResult]) -> TreeResult:
-    """Run the search; on Ctrl-C keep what was built (``stop_reason='interrupted'``) and re-raise."""
-    try:
-        return body()
-    except KeyboardInterrupt as exc:
-        result = search.finish(None, "interrupted")
-        exc.partial_result = result  # type: ignore[attr-defined]
-        raise
+    """Run the search; on Ctrl-C keep what was built (``stop_reason='interrupted'``) and re-raise.
+
+    The loops' wrapper (:func:`~reflectnb.strategies.engine.run_loop`) does it; the
+    tree is finished first, so the partial result on the exception has its best path.
+    """
+    return run_loop(search.result, body, lambda: search.finish(None, "interrupted"))

@@ -5,7 +5,10 @@ children of the root. **Best-of-N** values them (verifier, PRM, or the model's
 own value/vote evaluation) and answers with the highest-valued one (first on
 ties). **Self-consistency** (Wang et al. 2023) extracts each solution's answer
 (``task.answer``) and takes the majority (ties: the first answer to reach the
-top count); a node's value is its answer's vote share. Statuses: the chosen
+top count); a node's value is its answer's vote share, the root's
+``attributes["votes"]`` the tally. ``%reflect_eval``'s ``self_consistency``
+method runs this function too (on the item's prompt, with the evaluation's
+extraction rule), so there is one self-consistency. Statuses: the chosen
 solution and (self-consistency) every solution agreeing with it →
 ``terminal``; the others → ``pruned``.
 
@@ -86,6 +89,7 @@ def self_consistency(backend: Backend, task: Task | str, *, n: int = 5, params: 
         kids = _solutions(search, n)
         answers = [search.task.answer(search.state(k)) or None for k in kids]
         winner, votes = majority(answers)
+        search.set(search.nodes[0], attributes={"votes": votes})
         shares = {normalize(a): c / n for a, c in votes.items()}
         best = None
         for kid, answer in zip(kids, answers):

@@ -29,7 +29,7 @@ from typing import Sequence
 
 from reflectnb.backends.base import Prompt
 from reflectnb.strategies.tree.values import VALUE_MAP, value_from_outputs
-from reflectnb.strategies.voting import extract_answer
+from reflectnb.strategies.voting import LOOP_RULE, extract_answer
 from reflectnb.trace import Message
 
 _FINAL = re.compile(r"answer is|\\boxed|^\s*answer\s*:", re.I | re.M)
@@ -108,7 +108,7 @@ class Task:
         return bool(_FINAL.search(state))
 
     def answer(self, state: str) -> str:
-        return extract_answer(state) or ""
+        return extract_answer(state, LOOP_RULE) or ""
 
 
 class ArithmeticTask(Task):
@@ -147,10 +147,6 @@ class ArithmeticTask(Task):
 
     def is_final(self, state: str) -> bool:
         return any(line.lower().startswith("answer") for line in lines_of(state))
-
-    def answer(self, state: str) -> str:
-        final = [line for line in lines_of(state) if line.lower().startswith("answer")]
-        return final[-1].split(":", 1)[-1].strip() if final else (extract_answer(state) or "")
 
     def verify(self, state: str) -> bool:
         """True when the state ends with the right ``Answer:`` and every step is right."""
