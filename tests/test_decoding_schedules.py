@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 import torch
@@ -131,3 +133,39 @@ def test_tip_chart_re_anchors_at_realised_switch_positions():
     spec = Tip(3, 100).chart(max_position=400, realised=[250]).to_dict()
     curve = {r["position"]: r["delta"] for r in spec["datasets"][spec["layer"][0]["data"]["name"]]}
     assert (curve[99], curve[100], curve[250], curve[349], curve[350]) == (-3, 0, -3, -3, 0)
+
+
+@pytest.mark.parametrize("text, message", [
+    ("cyclic(shift=1e300)", "`shift` must be in [-1, 1], got 1e+300"),
+    ("cyclic(shift=-1.5)", "`shift` must be in [-1, 1], got -1.5"),
+    ("cyclic(amplitude=1e308)", "`amplitude` must be in [-10000, 10000], got 1e+308"),
+    ("constant(-20000)", "`delta` must be in [-10000, 10000], got -20000"),
+    ("linear(start=1e5)", "`start` must be in [-10000, 10000], got 100000.0"),
+    ("tip(alpha=10**5)", "is not a literal value"),
+    ("constant(99999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999"
+     "9999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999"
+     "99999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999)",
+     "`delta` must be a finite number"),
+    ("cyclic(windows=[(0, 1e999)])", "`windows` must be a list of (start, end) integer pairs"),
+])
+def test_a_shift_outside_one_period_and_absurd_biases_are_refused(text, message):
+    from reflectnb.decoding.parse import parse_schedule
+
+    with pytest.raises(OptionError, match=re.escape(message)):
+        parse_schedule(text)
+
+
+@pytest.mark.parametrize("shift", [-1.0, -0.5, 0.0, 0.25, 1.0])
+def test_every_shift_within_one_period_is_accepted(shift):
+    assert Cyclic(amplitude=5, period=1200, shift=shift).shift == shift
+
+
+@pytest.mark.parametrize("text, message", [
+    ("silver(modulus=99999999999999999999999999)", "`modulus` must be at most 1,048,576, got 99999"),
+    ("silver(rho=1e6)", "`rho` must be in [0, 10000], got 1000000.0"),
+])
+def test_silver_refuses_a_modulus_or_base_that_would_overflow(text, message):
+    from reflectnb.decoding.parse import parse_schedule
+
+    with pytest.raises(OptionError, match=re.escape(message)):
+        parse_schedule(text)

@@ -67,16 +67,11 @@ def test_the_help_lists_the_methods_and_options():
 @pytest.fixture()
 def ip(trace_file):
     """A real IPython shell with the extension loaded; the %config defaults are put back afterwards."""
-    from IPython.core.interactiveshell import InteractiveShell
+    from magic_shell import clean_shell
 
-    shell = InteractiveShell.instance()
-    shell.run_line_magic("load_ext", "reflectnb")
-    shell.user_ns["qs"] = ROWS
-    yield shell
-    for line in ("ReflectMagics.model = ''", "ReflectMagics.temperature = 0.0", "ReflectMagics.max_tokens = 256"):
-        shell.run_line_magic("config", line)
-    for name in ("qs", "res"):
-        shell.user_ns.pop(name, None)
+    with clean_shell() as shell:
+        shell.user_ns["qs"] = ROWS
+        yield shell
 
 
 def test_the_magic_takes_model_temperature_and_max_tokens_from_config(ip):
@@ -94,10 +89,7 @@ def test_options_on_the_line_win_over_config(ip):
     ip.run_line_magic("config", "ReflectMagics.model = 'scripted:never used'")
     ip.run_line_magic("config", "ReflectMagics.max_tokens = 2")
     ip.user_ns["bot"] = ScriptedBackend(lambda p, i: "The answer is " + p.split("What is ")[1].split(" ")[0])
-    try:
-        res = ip.run_line_magic("reflect_eval", "qs --methods baseline -m bot --max-tokens 8 -t 0 --no-trace -o res")
-    finally:
-        ip.user_ns.pop("bot")
+    res = ip.run_line_magic("reflect_eval", "qs --methods baseline -m bot --max-tokens 8 -t 0 --no-trace -o res")
     assert (res.model, res.settings["max_tokens"], res.settings["temperature"]) == ("scripted", 8, 0.0)
     assert res.summary()["correct"].tolist() == [1]  # "0 + 0" → 0 is right; 1 and 2 are not doubled
 

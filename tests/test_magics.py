@@ -7,7 +7,7 @@ import sys
 
 import pytest
 from IPython.core.error import UsageError
-from IPython.core.interactiveshell import InteractiveShell
+from magic_shell import clean_shell
 
 from reflectnb.errors import OptionError
 from reflectnb.magic_options import fill_cell, parse_line
@@ -15,10 +15,8 @@ from reflectnb.magic_options import fill_cell, parse_line
 
 @pytest.fixture()
 def ip(trace_file):
-    shell = InteractiveShell.instance()
-    shell.run_line_magic("load_ext", "reflectnb")
-    yield shell
-    shell.user_ns.pop("result", None)
+    with clean_shell() as shell:  # no variable or %config leaks into the next test
+        yield shell
 
 
 def test_load_ext_imports_no_heavy_library():

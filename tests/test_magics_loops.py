@@ -7,22 +7,19 @@ embedded model. Every run must land in the (real, temporary) trace store.
 from __future__ import annotations
 
 import pytest
-from IPython.core.interactiveshell import InteractiveShell
+from magic_shell import clean_shell
 
 from reflectnb.store import open_store
 
 
 @pytest.fixture()
 def ip(trace_file):
-    shell = InteractiveShell.instance()
-    shell.run_line_magic("load_ext", "reflectnb")
-    yield shell
-    for name in ("res", "topic", "df"):
-        shell.user_ns.pop(name, None)
+    with clean_shell() as shell:  # no variable or %config leaks into the next test
+        yield shell
 
 
 def runs(trace_file):
-    return open_store(str(trace_file)).sql("SELECT kind, model, status, stop_reason, final_answer FROM runs "
+    return open_store(str(trace_file)).sql("SELECT run_id, kind, model, status, stop_reason, final_answer FROM runs "
                                            "ORDER BY started_at")
 
 
@@ -32,8 +29,8 @@ def test_reflect_magic_runs_the_loop_stores_the_result_and_traces_it(ip, trace_f
     res = ip.user_ns["res"]
     assert (res.answer, res.stop_reason) == ("A first draft", "feedback_stop")
     row = runs(trace_file).iloc[-1]
-    assert (row.kind, row.status, row.stop_reason, row.run_id if "run_id" in row else res.run_id) == \
-        ("reflect", "completed", "feedback_stop", res.run_id)
+    assert res.run_id  # the stored row must name the run the magic returned
+    assert (row.run_id, row.kind, row.status, row.stop_reason) == (res.run_id, "reflect", "completed", "feedback_stop")
 
 
 def test_cell_variables_are_filled_in_before_the_loop_sees_the_task(ip):
@@ -51,7 +48,6 @@ def test_model_may_name_a_python_variable_holding_a_loaded_model(ip, trace_file)
     ip.user_ns["bot"] = ScriptedBackend(lambda prompt, i: "from a variable")
     ip.run_cell_magic("tree", "--method bfs --branch 1 --depth 1 -m bot --no-stream -o res", "x")
     assert "from a variable" in [n.text for n in ip.user_ns["res"].nodes]
-    ip.user_ns.pop("bot")
 
 
 def test_a_tree_option_the_method_does_not_take_is_a_usage_error_naming_what_it_takes(ip):

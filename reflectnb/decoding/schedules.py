@@ -10,7 +10,8 @@ Contract
 * ``schedule.chart(max_position=..., realised=...)`` draws it with altair
   (imported lazily); ``realised`` reflection-token positions are overlaid.
 * Arguments are validated on construction; errors (``OptionError``) name the
-  argument and the value.
+  argument and the value. Biases (``delta``, ``amplitude``, ``start``, ``end``,
+  ``alpha``) lie in ±:data:`BIAS_LIMIT`; ``Cyclic.shift`` in [-1, 1].
 
 Kinds (formulas and sources in ``docs/decoding.md``): :class:`Constant`,
 :class:`Linear`, :class:`Cosine`, :class:`Cyclic` (CyclicReflex, REFERENCE
@@ -32,6 +33,9 @@ import numpy as np
 from reflectnb.errors import OptionError
 
 Windows = tuple[tuple[int, int], ...]
+BIAS_LIMIT = 10_000.0  # a logit bias of ±10,000 already forces or forbids a token; beyond it logits overflow
+BIAS = (-BIAS_LIMIT, BIAS_LIMIT)
+MAX_MODULUS = 2**20  # Silver's period, in tokens
 
 
 def as_positions(positions: Any) -> np.ndarray:
@@ -41,11 +45,17 @@ def as_positions(positions: Any) -> np.ndarray:
     return np.atleast_1d(np.asarray(positions, dtype=np.float64)).reshape(-1)
 
 
-def _number(name: str, value: Any, positive: bool = False) -> float:
-    if isinstance(value, bool) or not isinstance(value, Real) or not math.isfinite(value):
-        raise OptionError(f"`{name}` must be a finite number, got {value!r}")
+def _number(name: str, value: Any, positive: bool = False, within: tuple[float, float] | None = None) -> float:
+    try:
+        finite = not isinstance(value, bool) and isinstance(value, Real) and math.isfinite(value)
+    except OverflowError:  # an int too large for a float: 10**400
+        finite = False
+    if not finite:
+        raise OptionError(f"`{name}` must be a finite number, got {value!r:.60}")
     if positive and value <= 0:
         raise OptionError(f"`{name}` must be a positive number, got {value!r}")
+    if within is not None and not within[0] <= value <= within[1]:
+        raise OptionError(f"`{name}` must be in [{within[0]:g}, {within[1]:g}], got {value!r}")
     return value
 
 
@@ -55,7 +65,7 @@ def _windows(value: Any) -> Windows | None:
     try:
         pairs = tuple((int(s), int(e)) for s, e in value)
         ok = pairs and all(0 <= s < e and (s, e) == tuple(w) for (s, e), w in zip(pairs, value))
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: int(1e999)
         ok = False
     if not ok:
         raise OptionError(f"`windows` must be a list of (start, end) integer pairs with 0 <= start < end, "
@@ -137,7 +147,7 @@ class Constant(Schedule):
     kind: ClassVar[str] = "constant"
 
     def __post_init__(self) -> None:
-        _number("delta", self.delta)
+        _number("delta", self.delta, within=BIAS)
         object.__setattr__(self, "windows", _windows(self.windows))
 
     def __repr__(self) -> str:
@@ -159,8 +169,8 @@ class Linear(Schedule):
     kind: ClassVar[str] = "linear"
 
     def __post_init__(self) -> None:
-        _number("start", self.start)
-        _number("end", self.end)
+        _number("start", self.start, within=BIAS)
+        _number("end", self.end, within=BIAS)
         _number("span", self.span, positive=True)
         object.__setattr__(self, "windows", _windows(self.windows))
 
@@ -187,7 +197,7 @@ class Cosine(Linear):
 
 @dataclass(frozen=True, repr=False)
 class Cyclic(Schedule):
-    """CyclicReflex's triangular wave (REFERENCE §1.2); ``shift`` is a fraction of the period.
+    """CyclicReflex's triangular wave (REFERENCE §1.2); ``shift`` is a fraction of the period, in [-1, 1].
 
     ``c = ((t + shift·period) mod period) / period``; δ rises 0 → +A on c ∈ [0, .25],
     falls +A → −A on (.25, .75], rises −A → 0 after. Zero outside ``windows``
@@ -201,8 +211,8 @@ class Cyclic(Schedule):
     kind: ClassVar[str] = "cyclic"
 
     def __post_init__(self) -> None:
-        _number("amplitude", self.amplitude)
-        _number("shift", self.shift)
+        _number("amplitude", self.amplitude, within=BIAS)
+        _number("shift", self.shift, within=(-1.0, 1.0))  # one period either way covers every phase
         _number("period", self.period, positive=True)
         object.__setattr__(self, "windows", _windows(self.windows))
 
@@ -227,9 +237,11 @@ class Silver(Schedule):
     kind: ClassVar[str] = "silver"
 
     def __post_init__(self) -> None:
-        _number("rho", self.rho, positive=True)
+        _number("rho", self.rho, positive=True, within=(0.0, BIAS_LIMIT))
         if isinstance(self.modulus, bool) or not isinstance(self.modulus, int) or self.modulus <= 0:
             raise OptionError(f"`modulus` must be a positive integer, got {self.modulus!r}")
+        if self.modulus > MAX_MODULUS:  # positions are int64, and no context is this long anyway
+            raise OptionError(f"`modulus` must be at most {MAX_MODULUS:,}, got {self.modulus!r:.40}")
         object.__setattr__(self, "windows", _windows(self.windows))
 
     @property
@@ -259,7 +271,7 @@ class Tip(Schedule):
     kind: ClassVar[str] = "tip"
 
     def __post_init__(self) -> None:
-        _number("alpha", self.alpha)
+        _number("alpha", self.alpha, within=BIAS)
         _number("beta", self.beta, positive=True)
         if self.mode not in TIP_MODES:
             raise OptionError(f"`mode` must be one of {', '.join(TIP_MODES)}; got {self.mode!r}")

@@ -10,7 +10,7 @@ the recorder. ``Step.parent`` is the index of another step in
 On interruption (``GenerationInterrupted`` or ``KeyboardInterrupt``) the partial
 generations are recorded as steps with ``attributes={"interrupted": True}``;
 :func:`run_loop` then marks the result ``stop_reason="interrupted"``, attaches
-it to the exception as ``.partial_result`` and re-raises, so the caller (the
+it to the exception as ``.partial`` and re-raises, so the caller (the
 trace store) marks the run interrupted and the user keeps what was produced.
 
 Non-goals: prompt wording, persistence (the recorder decides what to keep).
@@ -103,15 +103,24 @@ class Engine:
             self.on_token(event)
 
 
-def run_loop(result: Any, body: Callable[[], None]) -> Any:
-    """Run ``body``; on Ctrl-C mark ``result`` interrupted, attach it, re-raise."""
+def run_loop(result: Any, body: Callable[[], Any], on_interrupt: Callable[[], Any] | None = None) -> Any:
+    """Run ``body``; return what it returns, else ``result``. The one Ctrl-C wrapper of loops and tree searches.
+
+    On ``KeyboardInterrupt`` the partial result (``on_interrupt()`` if given, so a
+    tree search can finish its tree first; else ``result``) is marked
+    ``stop_reason="interrupted"`` and attached to the exception as ``.partial``
+    (replacing the generations a ``GenerationInterrupted`` carried), and the
+    exception is re-raised. ``.partial_result`` is a deprecated alias.
+    """
     try:
-        body()
+        returned = body()
     except KeyboardInterrupt as exc:
-        result.stop_reason = "interrupted"
-        exc.partial_result = result  # type: ignore[attr-defined]
+        partial = on_interrupt() if on_interrupt is not None else result
+        partial.stop_reason = "interrupted"
+        exc.partial = partial  # type: ignore[attr-defined]
+        exc.partial_result = partial  # type: ignore[attr-defined]  # deprecated alias, named in docs/loops.md
         raise
-    return result
+    return result if returned is None else returned
 
 
 def positive_int(name: str, value: Any) -> int:
@@ -130,6 +139,23 @@ def finite_number(name: str, value: Any) -> float:
     if not ok:
         raise OptionError(f"`{name}` must be a finite number, got {value!r:.60}")
     return float(value)
+
+
+def check_estimate(estimate: int, cap: int | None, cap_name: str, doing: str, unit: str, fix: str) -> None:
+    """Refuse work whose estimated size is above ``cap`` (``None``: no limit), quoting the estimate.
+
+    Tree search counts nodes, the loop magics count model calls; both refuse in
+    a millisecond what would run for a day: ``f"{doing} about {estimate:,} {unit}; {fix}"``.
+
+    Examples
+    --------
+    >>> check_estimate(2_000_000_001, 10_000, "--max-generations", "this run could make", "model calls", "lower it")
+    Traceback (most recent call last):
+    ...
+    reflectnb.errors.OptionError: this run could make about 2,000,000,001 model calls; lower it
+    """
+    if cap is not None and estimate > positive_int(cap_name, cap):
+        raise OptionError(f"{doing} about {estimate:,} {unit}; {fix}")
 
 
 def choice(name: str, value: Any, allowed: Sequence[str]) -> str:

@@ -79,9 +79,12 @@ def resolve_templates(strategy: str, specs: Mapping[str, TemplateSpec], given: M
     >>> resolve_templates("reflect", specs, {"draft": "Answer briefly: {task}"})["draft"]
     'Answer briefly: {task}'
     """
+    if given is not None and not isinstance(given, Mapping):
+        raise OptionError(f"templates for {strategy} must be a dict of template name -> text, e.g. "
+                          f"{{{next(iter(specs), 'draft')!r}: '...'}}; got {type(given).__name__}")
     given = dict(given or {})
     settings = dict(settings or {})
-    unknown = sorted(set(given) - set(specs) - set(settings))
+    unknown = sorted(set(given) - set(specs) - set(settings), key=repr)  # keys may not be str
     if unknown:
         raise OptionError(f"unknown template {unknown[0]!r} for {strategy}; known: "
                           f"{sorted([*specs, *settings])}")

@@ -4,7 +4,8 @@ Each search estimates the most nodes it could create (an upper bound that
 follows the algorithm: a beam caps a layer, ``max_visits`` caps DFS,
 ``iterations`` caps MCTS) and refuses to start above ``max_nodes`` (default
 10,000) with the estimate in the message, so a typo such as ``depth=90`` fails
-in a millisecond instead of running for a day.
+in a millisecond instead of running for a day (the refusal itself is
+:func:`reflectnb.strategies.engine.check_estimate`, shared with the loop magics).
 
 Non-goals: time budgets (a search can always be interrupted with Ctrl-C).
 """
@@ -14,6 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 from reflectnb.errors import OptionError
+from reflectnb.strategies.engine import check_estimate
 from reflectnb.strategies.engine import choice as one_of
 from reflectnb.strategies.engine import positive_int as positive
 
@@ -38,19 +40,33 @@ def full_tree(branch: int, depth: int) -> int:
     >>> full_tree(5, 9)
     2441405
     """
-    total, layer = 0, 1
-    for _ in range(depth):
-        layer = min(layer * branch, _CAP)
-        total = min(total + layer, _CAP)
-    return total
+    return _layers(branch, depth, widest=_CAP)
 
 
 def estimate_bfs(branch: int, depth: int, beam: int) -> int:
     """Beam search: each layer has at most ``min(branch**d, beam·branch)`` nodes."""
-    total, layer = 1, 1
-    for _ in range(depth):
-        layer = min(layer * branch, beam * branch)
-        total = min(total + layer, _CAP)
+    return min(1 + _layers(branch, depth, widest=beam * branch), _CAP)
+
+
+def _layers(branch: int, depth: int, widest: int) -> int:
+    """``Σ_{d=1..depth} min(branch**d, widest)``, capped; once layers stop growing the rest is one product.
+
+    The loop runs at most ~50 times whatever ``depth`` is (a typo like ``depth=10**9``
+    must be refused in a millisecond, not after a billion iterations).
+
+    Examples
+    --------
+    >>> _layers(1, 10**9, _CAP), _layers(3, 10**9, 12)
+    (1000000000, 11999999988)
+    """
+    total, layer = 0, 1
+    for done in range(depth):
+        grown = min(layer * branch, widest, _CAP)
+        if grown == layer:  # stable from here on: depth - done more layers of the same size
+            return min(total + (depth - done) * layer, _CAP)
+        layer, total = grown, min(total + grown, _CAP)
+        if total >= _CAP:
+            return _CAP
     return total
 
 
@@ -77,6 +93,5 @@ def check_budget(estimate: int, max_nodes: int | None, branch: int, depth: int) 
     ...
     reflectnb.errors.OptionError: this search would create about 2,441,406 nodes (branch 5, depth 9); raise max_nodes or lower branch/depth
     """
-    if max_nodes is not None and estimate > positive("max_nodes", max_nodes):
-        raise OptionError(f"this search would create about {estimate:,} nodes (branch {branch}, "
-                          f"depth {depth}); raise max_nodes or lower branch/depth")
+    check_estimate(estimate, max_nodes, "max_nodes", "this search would create",
+                   f"nodes (branch {branch}, depth {depth})", "raise max_nodes or lower branch/depth")

@@ -25,6 +25,7 @@ from functools import lru_cache
 from typing import Sequence
 
 from reflectnb.backends.base import Prompt
+from reflectnb.errors import OptionError
 from reflectnb.strategies.tree.tasks import Task, lines_of
 from reflectnb.strategies.tree.values import value_from_outputs
 
@@ -163,6 +164,24 @@ Judge:
 """
 
 
+def puzzle_numbers(text: str) -> list[str]:
+    """The four whole numbers of a puzzle (spaces or commas between them), else an OptionError.
+
+    Examples
+    --------
+    >>> puzzle_numbers("4, 9, 10, 13")
+    ['4', '9', '10', '13']
+    >>> puzzle_numbers("make 24")
+    Traceback (most recent call last):
+    ...
+    reflectnb.errors.OptionError: the game of 24 needs four whole numbers such as '4 9 10 13', got 'make 24'
+    """
+    words = text.replace(",", " ").split()
+    if len(words) != 4 or not all(w.isascii() and w.isdigit() and len(w) <= 6 for w in words):
+        raise OptionError(f"the game of 24 needs four whole numbers such as '4 9 10 13', got {text.strip()[:60]!r}")
+    return [str(int(w)) for w in words]
+
+
 class Game24Task(Task):
     """One game-of-24 puzzle, e.g. ``Game24Task("4 9 10 13")`` (4 steps: 3 operations + answer).
 
@@ -177,7 +196,7 @@ class Game24Task(Task):
 
     def __init__(self, numbers: str | Sequence[int]):
         text = numbers if isinstance(numbers, str) else " ".join(map(str, numbers))
-        super().__init__(question=" ".join(text.split()), steps=4, chat=False)
+        super().__init__(question=" ".join(puzzle_numbers(text)), steps=4, chat=False)
 
     def propose_prompt(self, state: str) -> Prompt:
         left = current_numbers(state, self.question)
