@@ -3,6 +3,7 @@
 The converted checkpoint lives in the user cache (``REFLECTNB_CACHE`` or
 ``~/.cache/reflectnb``), so it is converted once per machine, not per run.
 Hub access is switched off: nothing in the tests may reach the network.
+A test that uses the embedded model without ``@pytest.mark.model`` fails (``model_guard.py``).
 """
 
 from __future__ import annotations
@@ -10,6 +11,9 @@ from __future__ import annotations
 import os
 
 import pytest
+
+# The guard's hooks, registered as this conftest's own (see model_guard.py).
+from model_guard import pytest_configure, pytest_runtest_call, pytest_runtest_setup  # noqa: F401
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")

@@ -8,6 +8,7 @@ from reflectnb.backends.base import GenerationInterrupted, GenerationParams
 from reflectnb.store import open_store
 from reflectnb.trace import Step
 
+pytestmark = pytest.mark.model
 PARAMS = GenerationParams(max_new_tokens=8, temperature=0.0)
 
 

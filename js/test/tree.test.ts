@@ -50,12 +50,15 @@ describe("tree layout", () => {
     expect([l.width, l.height]).toEqual([4, 3]);
   });
 
+  // How fast is measured by benchmarks/bench_browser.py (first render at 10,000 nodes), not here.
   it("lays out 10,000 nodes, and a 10,000-deep chain, without recursion", () => {
-    const c = complete(10, 4); // 11,111 nodes
-    const t0 = performance.now();
+    const c = complete(10, 4); // 11,111 nodes; breadth-first, so the 10,000 leaves are the last ids
     const l = layoutTree({ parent: c.parent, depth: c.depth, lane: c.depth.map(() => 0), visible: all(c.id.length), mode: "tree" });
-    expect(performance.now() - t0).toBeLessThan(1000);
     expect(l.width).toBe(10_000);
+    const leaves = c.id.slice(-10_000);
+    expect(leaves.every((id, i) => l.x[id] === i && l.y[id] === 4)).toBe(true); // side by side, in order
+    const kids = (p: number) => c.id.filter((i) => c.parent[i] === p);
+    expect(l.x[0]).toBe((l.x[kids(0)[0]] + l.x[kids(0)[9]]) / 2); // the root centred over its children
     const n = 10_000;
     const chain = layoutTree({ parent: [...Array(n).keys()].map((i) => (i ? i - 1 : null)), depth: [...Array(n).keys()],
       lane: new Array(n).fill(0), visible: all(n), mode: "tree" });

@@ -23,8 +23,9 @@ from __future__ import annotations
 import concurrent.futures
 import os
 import threading
-import time
 from typing import Any
+
+from reflectnb.widgets.throttle import Throttle
 
 _SUBSHELL: dict[int, str] = {}  # one stop subshell per kernel (keyed by id(kernel))
 
@@ -71,7 +72,7 @@ class StopListener:
         self.mode = "off"
         self._context: Any = None
         self._poll: Any = None
-        self._last = 0.0
+        self._due = Throttle(interval)  # the first poll runs at once, whatever the clock reads
         kernel = _kernel()
         if kernel is not None:
             self.mode = self._route(kernel, comm)
@@ -95,10 +96,8 @@ class StopListener:
 
     def poll(self) -> None:
         """In polling mode, process pending front-end messages (at most every ``interval`` s)."""
-        now = time.monotonic()
-        if self.mode != "poll" or now - self._last < self.interval:
+        if self.mode != "poll" or not self._due.ready():
             return
-        self._last = now
         try:
             if self._poll is None:
                 from jupyter_ui_poll import ui_events

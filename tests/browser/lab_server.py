@@ -8,6 +8,11 @@ into its own folder, where its kernel runs and keeps its traces
 ``--LabApp.expose_app_in_browser`` exposes ``window.jupyterapp`` so tests drive
 notebooks through JupyterLab's command registry. Each test shuts its kernels down
 (:meth:`Lab.shutdown_kernels`): a kernel holding the embedded model takes hundreds of MB.
+
+The port: the server is started with port 0 (the OS picks a free one) and the port it
+bound is read back from its ``jpserver-<pid>.json``; no number is chosen here and released
+before use. If the port is taken between the server's own pick and its bind (it then
+exits saying no port was available), it is started again.
 """
 
 from __future__ import annotations
@@ -16,7 +21,6 @@ import json
 import os
 import secrets
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -25,12 +29,6 @@ import urllib.request
 from pathlib import Path
 
 import nbformat
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Lab:
@@ -91,9 +89,25 @@ def _settings(settings: Path) -> None:
     tracker.write_text(json.dumps({"windowingMode": "none"}))
 
 
-def start_lab(root: Path, home: Path) -> Lab:
+PORT_LOST = "could not be started because no available port could be found"  # jupyter_server's words
+
+
+def start_lab(root: Path, home: Path, tries: int = 3) -> Lab:
     """Start JupyterLab serving ``root`` (its own Jupyter dirs under ``home``); wait until it answers."""
-    port, token = _free_port(), secrets.token_hex(16)
+    for _ in range(tries):
+        try:
+            return _start_lab(root, home)
+        except _PortLost:
+            continue  # another process took the port between the server's pick and its bind: start again
+    raise RuntimeError(f"JupyterLab lost its port {tries} times; log:\n{(home / 'lab.log').read_text()[-3000:]}")
+
+
+class _PortLost(Exception):
+    """The server's port was taken by another process before the server could bind it."""
+
+
+def _start_lab(root: Path, home: Path) -> Lab:
+    token = secrets.token_hex(16)
     env = {k: v for k, v in os.environ.items() if k != "REFLECTNB_TRACES"}  # each kernel: traces in its folder
     env = {**env, "JUPYTER_CONFIG_DIR": str(home / "config"),
            "JUPYTER_RUNTIME_DIR": str(home / "runtime"), "IPYTHONDIR": str(home / "ipython"),
@@ -105,23 +119,33 @@ def start_lab(root: Path, home: Path) -> Lab:
     _settings(home / "settings")
     log = open(home / "lab.log", "w")
     process = subprocess.Popen(
-        [sys.executable, "-m", "jupyterlab", "--no-browser", "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}",
+        [sys.executable, "-m", "jupyterlab", "--no-browser", "--ServerApp.ip=127.0.0.1", "--ServerApp.port=0",
+         "--ServerApp.port_retries=0",
          f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={root}", "--LabApp.expose_app_in_browser=True",
          "--LabApp.news_url=", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
          "--LabApp.extension_manager=readonly", *(["--allow-root"] if os.geteuid() == 0 else [])],
         cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    server = Lab(root, port, token, process)
-    server.log, server.log_path = log, home / "lab.log"
     deadline = time.monotonic() + 90
+    info = home / "runtime" / f"jpserver-{process.pid}.json"
+    server = None
     while True:
         try:
-            server.api("/api/status")
-            break
-        except OSError:
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"JupyterLab did not start; log:\n{(home / 'lab.log').read_text()[-3000:]}")
-            time.sleep(0.3)
-    return server
+            if server is None and info.is_file():
+                server = Lab(root, json.loads(info.read_text())["port"], token, process)
+                server.log, server.log_path = log, home / "lab.log"
+            if server is not None:
+                server.api("/api/status")
+                return server
+        except (OSError, ValueError):  # not answering yet, or the info file half written
+            pass
+        if process.poll() is not None or time.monotonic() > deadline:
+            _stop_process(process)
+            log.close()
+            text = (home / "lab.log").read_text()
+            if PORT_LOST in text:
+                raise _PortLost()
+            raise RuntimeError(f"JupyterLab did not start; log:\n{text[-3000:]}")
+        time.sleep(0.3)
 
 
 def stop_lab(server: Lab) -> None:
@@ -131,9 +155,17 @@ def stop_lab(server: Lab) -> None:
         server.shutdown_kernels()  # kernels have process groups of their own: a SIGKILL of the server orphans them
     except OSError:
         pass  # the server is not answering: stop it anyway
-    os.killpg(process.pid, signal.SIGTERM)
+    _stop_process(process)
+    server.log.close()
+
+
+def _stop_process(process: subprocess.Popen) -> None:
+    """SIGTERM the server's process group, then SIGKILL if it has not ended within 15 s."""
     try:
+        os.killpg(process.pid, signal.SIGTERM)
         process.wait(timeout=15)
     except subprocess.TimeoutExpired:
         os.killpg(process.pid, signal.SIGKILL)
-    server.log.close()
+        process.wait()
+    except ProcessLookupError:
+        pass  # already gone

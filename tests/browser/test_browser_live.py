@@ -84,13 +84,13 @@ def test_the_stop_button_interrupts_the_run_and_the_kernel_stays_usable(page, la
     start_cell(page, 1)
     page.wait_for_function("() => [...document.querySelectorAll('.rnb-live .rnb-streaming')]"
                            ".some(n => n.textContent.length > 20)", timeout=120_000)
-    clicked = time.monotonic()
     cell_node(page, 1).locator(".rnb-stop").click()
     wait_cell(page, timeout=60_000)
-    stopped_after = time.monotonic() - clicked
     view = cell_node(page, 1).locator(".rnb-live")
     assert view.locator(".rnb-status").inner_text() == "interrupted"
-    assert stopped_after < 20, f"the run took {stopped_after:.1f} s to stop"
+    # Stopped inside the first generation (a 400-token draft of 11 generations), which is kept as a partial step.
+    steps = view.locator(".rnb-step").evaluate_all("nodes => nodes.map(n => n.className)")
+    assert steps == ["rnb-step draft interrupted"], steps
     assert errors(outputs(page, 1)) == []  # an interrupted run is a result, not a traceback
     table = text_of(run_cell(page, 2))
     assert re.search(r"reflect\s+interrupted", table), table

@@ -71,9 +71,9 @@ def test_ten_thousand_nodes_render_with_culled_drawing(page, lab):
     root = cell_node(page, 1).locator(".rnb-tree")
     page.wait_for_function("(el) => el.dataset.state === 'ready' && el.dataset.firstRenderMs",
                            arg=root.element_handle(), timeout=60_000)
+    # How fast the first render is: benchmarks/bench_browser.py (tree_view_10k); here, what it draws.
     assert root.get_attribute("data-nodes") == "10000"
-    first = float(root.get_attribute("data-first-render-ms"))
-    assert first < 5000, f"first render took {first} ms"
+    assert root.get_attribute("data-drawn") == "10000"  # fitted to the view: every node is drawn
     for _ in range(6):
         root.locator(".rnb-tree-zoom-in").click()
     page.wait_for_function("(el) => Number(el.dataset.drawn) < 2000", arg=root.element_handle())

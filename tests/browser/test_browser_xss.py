@@ -17,6 +17,7 @@ import sys
 
 import pytest
 from drive import cell_node, errors, open_notebook, run_cell
+from reliability_counts import record
 
 pytestmark = pytest.mark.browser
 
@@ -65,7 +66,22 @@ CHECK = """() => ({
 })"""
 
 
+# A control image with the hostile markup's failing ``src``, made after every output: once its error event has
+# fired, the load the outputs' images share (the same URL, the same cached resource) has failed too, so any
+# injected onerror handler would have run. An event to wait for, instead of a fixed sleep.
+CONTROL = """() => { window.__control = undefined; const img = new Image();
+  img.onerror = () => { window.__control = 'error'; }; img.onload = () => { window.__control = 'load'; };
+  img.src = 'x'; }"""
+
+
+def settle_image_loads(page) -> None:
+    page.evaluate(CONTROL)
+    page.wait_for_function("() => window.__control !== undefined", timeout=10_000)
+    assert page.evaluate("() => window.__control") == "error"  # the control really failed to load
+
+
 def assert_inert(page) -> None:
+    settle_image_loads(page)
     state = page.evaluate(CHECK)
     assert state == {"xss": None, "injected": 0, "scripts": 0}, state
 
@@ -81,30 +97,29 @@ def test_hostile_model_output_is_text_in_every_view_in_jupyterlab_and_in_the_htm
         if readable:  # the markup is on screen as literal text
             page.wait_for_function("([el, text]) => el.innerText.includes(text)", arg=[shown.element_handle(), LITERAL],
                                    timeout=10_000)
-    page.wait_for_timeout(1000)  # let image loads fail and any handler fire
     assert "prompt" in cell_node(page, 6).locator(".rnb-tree-details").text_content()
-    click_every_link_like_text(page)
+    clicked_live = click_every_link_like_text(page)
     assert_inert(page)
     assert "/lab" in page.url  # the link-like text navigated nowhere
 
-    page.evaluate("() => window.jupyterapp.commands.execute('docmanager:save')")
-    page.wait_for_timeout(500)
+    page.evaluate("() => window.jupyterapp.commands.execute('docmanager:save')")  # waits for the save's promise
     subprocess.run([sys.executable, "-m", "jupyter", "nbconvert", "--to", "html", str(lab.root / name)],
                    check=True, capture_output=True, timeout=120)
     page.goto((lab.root / name).with_suffix(".html").as_uri())
     page.wait_for_load_state("load")
-    page.wait_for_timeout(1000)
     exported = page.locator(".jp-Cell")
     assert exported.count() == len(CELLS) + 1
     for i, (source, _, _) in enumerate(CELLS, start=1):  # each result's static version shows the markup as text
         shown = exported.nth(i).locator(".jp-OutputArea").text_content()
         assert LITERAL in shown, f"the export of {source!r} does not show the markup as text"
-    click_every_link_like_text(page)
+    clicked_export = click_every_link_like_text(page)
     assert_inert(page)
     assert page.url.endswith(".html")
+    record("hostile_output", part="JupyterLab views and their nbconvert export", views=len(CELLS),
+           exported_outputs=len(CELLS), links_clicked=clicked_live + clicked_export, scripts_run=0, navigated=0)
 
 
-def click_every_link_like_text(page) -> None:
+def click_every_link_like_text(page) -> int:
     """Click the ``click me`` of every output that shows it as visible text (a live link would navigate away)."""
     links = page.locator(".jp-OutputArea").get_by_text("click me", exact=False)
     clicked = 0
@@ -113,3 +128,4 @@ def click_every_link_like_text(page) -> None:
             link.click()
             clicked += 1
     assert clicked >= 5, f"only {clicked} outputs showed the link-like text"
+    return clicked
