@@ -81,6 +81,7 @@ class Generation:
     seconds: float = 0.0
     params: dict[str, Any] = field(default_factory=dict)
     run_id: str | None = None  # set by ``reflectnb.generate`` when the generation is traced
+    cached_tokens: int | None = None  # prompt tokens a server served from its prefix cache, if it says
 
     def to_dict(self) -> dict[str, Any]:
         return _plain(self)

@@ -9,13 +9,20 @@ It speaks just enough of the protocol that ``OpenAIBackend`` (through the real
 * ``logprobs`` (chat: ``logprobs``/``top_logprobs``; completions: ``logprobs: n``),
   drawn from a fixed distribution ``dist`` so tests can compute the expected values;
 * ``max_tokens`` (→ ``finish_reason: "length"``), ``stop`` strings, and ``usage`` in
-  a last chunk when ``stream_options.include_usage`` is set.
+  a last chunk when ``stream_options.include_usage`` is set, with
+  ``prompt_tokens_details.cached_tokens``: the longest prefix (in whitespace tokens of
+  the JSON prompt) shared with an earlier request, as a prefix cache would report;
+* many requests at once (one thread each, a listen backlog of 256), each reply
+  optionally paced by a per-token ``delay``.
 
 Behaviour is scripted with :meth:`OpenAIServer.plan` (a queue, one action per
 request) and :attr:`OpenAIServer.default` (used when the queue is empty):
 :class:`Reply`, :class:`Status` (e.g. 429, 500), :class:`Slow`, :class:`Malformed`,
-:class:`BrokenStream`, :class:`CutStream`. Every request is recorded in
-:attr:`OpenAIServer.requests` (path, headers, JSON body).
+:class:`BrokenStream`, :class:`CutStream`, or a function ``body -> action`` (requests
+sent concurrently arrive in any order, so choose by content: :func:`last_text`).
+Every request is recorded in :attr:`OpenAIServer.requests` (path, headers, JSON
+body, raw bytes, arrival time); :attr:`OpenAIServer.max_in_flight` is the most
+requests it has served at once.
 
 Non-goals: non-streaming replies, tools, images, embeddings, authentication checks.
 """
@@ -45,6 +52,8 @@ class Reply:
     text: Union[str, Callable[[dict], str]] = "Hello from the test server."
     dist: tuple[float, ...] = (0.6, 0.3, 0.1)
     finish_reason: str = "stop"
+    delay: float = 0.0  # seconds before each token, as a model computing it would take
+    honours_stop: bool = True  # False: ignore the request's `stop` strings, as some servers do
 
 
 @dataclass
@@ -94,11 +103,19 @@ class Recorded:
     path: str
     headers: dict[str, str]
     body: dict[str, Any]
+    raw: bytes = b""
+    at: float = 0.0  # time.monotonic() when it arrived
 
 
 def tokens_of(text: str) -> list[str]:
     """Whitespace tokens that join back to ``text`` (leading space kept)."""
     return re.findall(r"\s*\S+", text) or ([text] if text else [])
+
+
+def last_text(body: dict) -> str:
+    """The last message's content of a chat request, or a completions request's prompt."""
+    messages = body.get("messages")
+    return messages[-1]["content"] if messages else str(body.get("prompt", ""))
 
 
 class OpenAIServer:
@@ -115,6 +132,9 @@ class OpenAIServer:
     def __init__(self) -> None:
         self.default: Any = Reply()
         self.requests: list[Recorded] = []
+        self.in_flight = 0
+        self.max_in_flight = 0
+        self._seen: list[list[str]] = []  # prompts' tokens, for the cached-prefix count
         self._queue: list[Any] = []
         self._lock = threading.Lock()
         self._stopping = threading.Event()
@@ -138,7 +158,21 @@ class OpenAIServer:
     def next_action(self, recorded: Recorded) -> Any:
         with self._lock:
             self.requests.append(recorded)
-            return self._queue.pop(0) if self._queue else self.default
+            action = self._queue.pop(0) if self._queue else self.default
+        return action(recorded.body) if callable(action) else action
+
+    def busy(self, change: int) -> None:
+        """Count a request in (+1) or out (-1) of service."""
+        with self._lock:
+            self.in_flight += change
+            self.max_in_flight = max(self.max_in_flight, self.in_flight)
+
+    def cached(self, tokens: list[str]) -> int:
+        """Tokens of the longest prefix ``tokens`` shares with an earlier prompt; remembers it."""
+        with self._lock:
+            best = max((_common(tokens, seen) for seen in self._seen), default=0)
+            self._seen.append(tokens)
+        return best
 
     def sleep(self, seconds: float) -> None:
         """Sleep, but wake at once when the server stops (keeps teardown quick)."""
@@ -162,6 +196,8 @@ class OpenAIServer:
 
 
 class _QuietServer(ThreadingHTTPServer):
+    request_queue_size = 256  # the default backlog of 5 stalls a burst of concurrent connections
+
     def handle_error(self, request: Any, client_address: Any) -> None:
         if not isinstance(sys.exc_info()[1], ConnectionError):  # a client that gave up is expected
             super().handle_error(request, client_address)
@@ -185,8 +221,13 @@ class _Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         raw = self.rfile.read(int(self.headers.get("content-length", 0)))
         body = json.loads(raw or b"{}")
-        recorded = Recorded(self.path, {k.lower(): v for k, v in self.headers.items()}, body)
-        self.act(self.owner.next_action(recorded), body)
+        recorded = Recorded(self.path, {k.lower(): v for k, v in self.headers.items()}, body, raw,
+                            time.monotonic())
+        self.owner.busy(+1)
+        try:
+            self.act(self.owner.next_action(recorded), body)
+        finally:
+            self.owner.busy(-1)
 
     def act(self, action: Any, body: dict) -> None:
         if isinstance(action, Slow):
@@ -218,18 +259,20 @@ class _Handler(BaseHTTPRequestHandler):
 
     def stream(self, reply: Reply, body: dict, cut: Any = None) -> None:
         text = reply.text(body) if callable(reply.text) else reply.text
-        tokens, finish = _shape(text, body, reply.finish_reason)
+        tokens, finish = _shape(text, body if reply.honours_stop else {**body, "stop": None}, reply.finish_reason)
         self.send_response(200)
         self.send_header("Content-Type", "text/event-stream")
         self.send_header("Transfer-Encoding", "chunked")
         self.end_headers()
+        cached = self.owner.cached(_prompt_tokens(body))
         for i, token in enumerate(tokens):
             if cut is not None and i == cut.good:
                 return self.cut(cut)
+            self.owner.sleep(reply.delay)
             self.event(_chunk(body, self.path, token, reply.dist, None))
         self.event(_chunk(body, self.path, "", reply.dist, finish))
         if (body.get("stream_options") or {}).get("include_usage"):
-            self.event(_usage_chunk(body, len(tokens)))
+            self.event(_usage_chunk(body, len(tokens), cached))
         self.event("[DONE]")
         self.write_chunk(b"")
 
@@ -294,12 +337,26 @@ def _logprobs(body: dict, chat: bool, token: str, dist: tuple[float, ...]) -> di
 
 def prompt_tokens(body: dict) -> int:
     """The ``usage.prompt_tokens`` this server reports for a request body."""
-    return len(tokens_of(json.dumps(body.get("messages") or body.get("prompt") or "")))
+    return len(_prompt_tokens(body))
 
 
-def _usage_chunk(body: dict, completion_tokens: int) -> dict:
+def _prompt_tokens(body: dict) -> list[str]:
+    return tokens_of(json.dumps(body.get("messages") or body.get("prompt") or ""))
+
+
+def _common(a: list[str], b: list[str]) -> int:
+    n = 0
+    for x, y in zip(a, b):
+        if x != y:
+            break
+        n += 1
+    return n
+
+
+def _usage_chunk(body: dict, completion_tokens: int, cached: int) -> dict:
     used = prompt_tokens(body)
     return {"id": "cmpl-test", "object": "chat.completion.chunk", "created": int(time.time()),
             "model": body.get("model", ""), "choices": [],
             "usage": {"prompt_tokens": used, "completion_tokens": completion_tokens,
-                      "total_tokens": used + completion_tokens}}
+                      "total_tokens": used + completion_tokens,
+                      "prompt_tokens_details": {"cached_tokens": cached}}}

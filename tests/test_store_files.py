@@ -12,6 +12,7 @@ import pytest
 from reflectnb.errors import TraceStoreError
 from reflectnb.store import SCHEMA_VERSION, open_store
 from reflectnb.store import schema
+from reliability_counts import record
 
 WRITER = textwrap.dedent("""
     import sys, time
@@ -71,9 +72,9 @@ def test_a_version_1_file_is_migrated_forward_keeping_its_rows(tmp_path):
     path = tmp_path / "v1.duckdb"
     _v1_file(path)
     store = open_store(path)
-    assert store.db.version_before == 1 and SCHEMA_VERSION == 2
+    assert store.db.version_before == 1 and SCHEMA_VERSION == 4
     versions = store.sql("SELECT version FROM schema_migrations ORDER BY version")["version"].tolist()
-    assert versions == [1, 2]
+    assert versions == [1, 2, 3, 4]
     old = store.sql("SELECT text, top IS NULL AS no_top FROM tokens WHERE run_id = 'old-run'").iloc[0]
     assert old["text"] == "Wait" and bool(old["no_top"])
     usage = store.sql("SELECT reflection_tokens, tokens FROM reflection_usage WHERE run_id = 'old-run'").iloc[0]
@@ -86,11 +87,13 @@ def test_a_file_from_a_newer_schema_is_refused_and_left_unchanged(tmp_path):
     con = duckdb.connect(str(path))
     con.execute("INSERT INTO schema_migrations VALUES (99, now(), 'from the future')")
     con.close()
-    with pytest.raises(TraceStoreError, match=r"future.duckdb has trace schema v99, but this reflectnb knows only up to v2"):
+    with pytest.raises(TraceStoreError, match=r"future.duckdb has trace schema v99, but this reflectnb knows only up to v4"):
         open_store(path)
     con = duckdb.connect(str(path))
-    assert con.execute("SELECT max(version), (SELECT count(*) FROM runs) FROM schema_migrations").fetchall() == [(99, 1)]
+    unchanged = con.execute("SELECT max(version), (SELECT count(*) FROM runs) FROM schema_migrations").fetchall() == [(99, 1)]
     con.close()
+    record("damaged_files", part="newer trace schema", tried=1, clear_error=1, file_unchanged=int(unchanged))
+    assert unchanged
 
 
 def test_a_damaged_or_foreign_file_is_refused_by_name_and_not_overwritten(tmp_path):
@@ -99,6 +102,8 @@ def test_a_damaged_or_foreign_file_is_refused_by_name_and_not_overwritten(tmp_pa
     before = path.read_bytes()
     with pytest.raises(TraceStoreError, match=r"notes.duckdb is not a DuckDB database .* REFLECTNB_TRACES"):
         open_store(path)
+    record("damaged_files", part="not a DuckDB file", tried=1, clear_error=1,
+           file_unchanged=int(path.read_bytes() == before))
     assert path.read_bytes() == before
 
 
@@ -110,8 +115,11 @@ def test_another_programs_duckdb_database_is_refused_and_left_intact(tmp_path):
     with pytest.raises(TraceStoreError, match="shop.duckdb is a DuckDB database but not a reflectnb trace store"):
         open_store(path)
     con = duckdb.connect(str(path))
-    assert con.execute("SELECT table_name FROM information_schema.tables").fetchall() == [("customers",)]
+    unchanged = con.execute("SELECT table_name FROM information_schema.tables").fetchall() == [("customers",)]
     con.close()
+    record("damaged_files", part="another program's DuckDB database", tried=1, clear_error=1,
+           file_unchanged=int(unchanged))
+    assert unchanged
 
 
 HOLD = "import duckdb, sys; con = duckdb.connect(sys.argv[1]); print('held', flush=True); sys.stdin.readline()"
@@ -128,7 +136,9 @@ def test_a_file_locked_by_another_program_gives_a_clear_error_after_the_timeout(
             open_store(path)
     finally:
         holder.communicate("\n", timeout=30)
-    assert open_store(path).sql("SELECT count(*) AS n FROM runs")["n"][0] == 0  # usable once released
+    usable = open_store(path).sql("SELECT count(*) AS n FROM runs")["n"][0] == 0  # usable once released
+    record("damaged_files", part="file locked by another program", tried=1, clear_error=1, opens_after=int(usable))
+    assert usable
 
 
 def test_a_write_ahead_log_that_cannot_be_replayed_is_quarantined_with_a_loud_warning(tmp_path):
@@ -149,5 +159,8 @@ def test_a_write_ahead_log_that_cannot_be_replayed_is_quarantined_with_a_loud_wa
         from reflectnb.store.core import TraceStore
 
         store = TraceStore(str(path))  # a fresh store (open_store caches per path)
-    assert [p.name.startswith("crashed.duckdb.wal.corrupt-") for p in tmp_path.iterdir()].count(True) == 1
-    assert store.sql("SELECT count(*) AS n FROM runs")["n"][0] == 1
+    kept = [p.name.startswith("crashed.duckdb.wal.corrupt-") for p in tmp_path.iterdir()].count(True)
+    runs = int(store.sql("SELECT count(*) AS n FROM runs")["n"][0])
+    record("damaged_files", part="write-ahead log that cannot be replayed", tried=1, clear_error=1,
+           opens_after=int(runs == 1), wal_kept=kept)
+    assert kept == 1 and runs == 1

@@ -6,7 +6,9 @@ and, at the end, one :class:`Generation`. Split from ``openai_http`` so the
 protocol bookkeeping reads apart from requests, retries and errors.
 
 Entropy is estimated only when the returned alternatives cover at least
-``ENTROPY_MASS`` of the probability, else ``None`` rather than a guess.
+``ENTROPY_MASS`` of the probability, else ``None`` rather than a guess. Usage
+(prompt, completion and cached prompt tokens) comes from the last chunk when the
+server sends ``usage`` (``stream_options.include_usage``).
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Sequence
 
 from reflectnb.backends.base import Prompt
 from reflectnb.trace import Generation, TokenEvent
@@ -35,6 +37,7 @@ class StreamRun:
     tokens: list[TokenEvent] = field(default_factory=list)
     finish: str | None = None
     usage: Any = None
+    stopped: bool = False  # a stop string arrived: the text is cut there and the rest is ignored
 
     def add(self, chunk: Any) -> list[TokenEvent]:
         """Fold one streamed chunk in; returns its new token events."""
@@ -47,6 +50,18 @@ class StreamRun:
             self.finish = getattr(choice, "finish_reason", None) or self.finish
         self.tokens += made
         return made
+
+    def cut_at_stop(self, stops: Sequence[str]) -> bool:
+        """Cut the text before the first stop string, if one has arrived (servers that ignore ``stop``).
+
+        Like the local backend, the tokens keep the one that completed the stop string.
+        """
+        text = "".join(self.pieces)
+        hits = [text.find(s) for s in stops if s and s in text]
+        if not hits:
+            return False
+        self.pieces, self.finish, self.stopped = [text[:min(hits)]], "stop", True
+        return True
 
     def _events(self, piece: str, entries: list[tuple[str, float | None, list]]) -> list[TokenEvent]:
         self.pieces.append(piece)
@@ -66,7 +81,21 @@ class StreamRun:
         return Generation(text="".join(self.pieces), model=model, prompt=self.prompt,
                           tokens=list(self.tokens), prompt_tokens=getattr(used, "prompt_tokens", 0) or 0,
                           completion_tokens=len(self.tokens) if completion is None else completion,
-                          finish_reason=reason, seconds=time.perf_counter() - self.start, params=params)
+                          finish_reason=reason, seconds=time.perf_counter() - self.start, params=params,
+                          cached_tokens=cached_tokens(used))
+
+
+def cached_tokens(usage: Any) -> int | None:
+    """``usage.prompt_tokens_details.cached_tokens`` (vLLM, SGLang, OpenAI), else ``None``.
+
+    ``None`` means the server did not say, not that nothing was cached.
+    """
+    details = getattr(usage, "prompt_tokens_details", None)
+    if isinstance(details, dict):  # a server field the client's model does not declare
+        value = details.get("cached_tokens")
+    else:
+        value = getattr(details, "cached_tokens", None)
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 def entropy_from_top(top: list[tuple[str, float]]) -> float | None:

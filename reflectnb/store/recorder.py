@@ -144,6 +144,7 @@ class RunRecorder:
         row = {"run_id": self.run_id, "gen_index": g, "step_index": step_index,
                "row": tokens[0].row if tokens else None, "model": gen.model, "prompt": rows.to_json(prompt),
                "text": gen.text, "prompt_tokens": gen.prompt_tokens, "completion_tokens": gen.completion_tokens,
+               "cached_tokens": gen.cached_tokens,
                "finish_reason": gen.finish_reason, "seconds": gen.seconds, "params": _json(gen.params),
                "created_at": rows.now()}
         self._pending.add("generations", _rows_builder("generations", [row]))

@@ -37,7 +37,7 @@ TYPES: dict[str, dict[str, pa.DataType]] = {
               "attributes": pa.string(), "created_at": TS},
     "generations": {"run_id": pa.string(), "gen_index": pa.int32(), "step_index": pa.int32(),
                     "row": pa.int32(), "model": pa.string(), "prompt": pa.string(), "text": pa.string(),
-                    "prompt_tokens": pa.int32(), "completion_tokens": pa.int32(),
+                    "prompt_tokens": pa.int32(), "completion_tokens": pa.int32(), "cached_tokens": pa.int32(),
                     "finish_reason": pa.string(), "seconds": pa.float64(), "params": pa.string(),
                     "created_at": TS},
     "node_events": {"run_id": pa.string(), "node_id": pa.int64(), "parent": pa.int64(), "depth": pa.int32(),

@@ -91,10 +91,22 @@ _V2 = (
         GROUP BY ALL ORDER BY reflection_tokens DESC""",
 )
 
+_V3 = (
+    # v3: prompt tokens a server served from its prefix cache (usage.prompt_tokens_details.cached_tokens)
+    """ALTER TABLE generations ADD COLUMN IF NOT EXISTS cached_tokens INTEGER""",
+)
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "runs, steps, generations, tokens, node events, scores; nodes/run_summary/token_text views",
               _V1_TABLES + _V1_VIEWS),
     Migration(2, "tokens.top (alternatives) and the reflection_usage view", _V2),
+    Migration(3, "generations.cached_tokens (prompt tokens served from a server's prefix cache)", _V3),
+    Migration(4, "run_tags and run_notes (append-only; latest tag row wins) and the run_tag_list view", (
+        "CREATE TABLE run_tags(run_id VARCHAR, tag VARCHAR, removed BOOLEAN, created_at TIMESTAMPTZ)",
+        "CREATE TABLE run_notes(run_id VARCHAR, note VARCHAR, created_at TIMESTAMPTZ)",
+        """CREATE VIEW run_tag_list AS SELECT run_id, list(tag ORDER BY tag) AS tags FROM (SELECT * FROM run_tags
+            QUALIFY row_number() OVER (PARTITION BY run_id, tag ORDER BY created_at DESC) = 1)
+            WHERE NOT removed GROUP BY run_id""")),
 )
 SCHEMA_VERSION = MIGRATIONS[-1].version
 TABLES = ("runs", "steps", "generations", "tokens", "node_events", "scores")
