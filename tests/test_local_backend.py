@@ -21,6 +21,20 @@ PROMPTS = [
 ]
 
 
+@pytest.fixture(scope="module", params=["transformers", "fast-fp32"])
+def exact_backend(request, smol_backend):
+    """The embedded model on an engine that computes in fp32, as plain ``model.generate`` does.
+
+    (The default fast engine computes in bf16: its greedy tokens agree with fp32
+    up to rounding, reported by benchmarks/bench_engine.py and checked in tests/test_engine.py.)
+    """
+    from reflectnb.backends.local import LocalBackend
+
+    engine, _, dtype = request.param.partition("-")
+    return LocalBackend(smol_backend.model, smol_backend.tokenizer, name="smollm2-135m", engine=engine,
+                        engine_dtype=torch.float32 if dtype else None)
+
+
 def plain_generate(backend, prompt, n):
     inputs = backend.encode([prompt])
     with torch.inference_mode():
@@ -30,10 +44,10 @@ def plain_generate(backend, prompt, n):
     return [t for t in new if t not in backend._stop_ids()]
 
 
-def test_greedy_output_equals_plain_model_generate_token_for_token(smol_backend):
+def test_greedy_output_equals_plain_model_generate_token_for_token(exact_backend):
     for prompt in PROMPTS[:2]:
-        gen = smol_backend.generate_one(prompt, GenerationParams(max_new_tokens=24))
-        assert [t.token_id for t in gen.tokens] == plain_generate(smol_backend, prompt, 24)
+        gen = exact_backend.generate_one(prompt, GenerationParams(max_new_tokens=24))
+        assert [t.token_id for t in gen.tokens] == plain_generate(exact_backend, prompt, 24)
 
 
 def test_a_batch_of_four_prompts_gives_each_prompts_single_run_output(smol_backend):
@@ -44,13 +58,13 @@ def test_a_batch_of_four_prompts_gives_each_prompts_single_run_output(smol_backe
     assert [g.tokens[0].row for g in batched] == [0, 1, 2, 3]
 
 
-def test_logprob_and_entropy_of_each_token_match_a_softmax_of_the_logits(smol_backend):
+def test_logprob_and_entropy_of_each_token_match_a_softmax_of_the_logits(exact_backend):
     prompt = PROMPTS[0]
-    gen = smol_backend.generate_one(prompt, GenerationParams(max_new_tokens=8))
-    ids = smol_backend.encode([prompt])["input_ids"][0].tolist()
+    gen = exact_backend.generate_one(prompt, GenerationParams(max_new_tokens=8))
+    ids = exact_backend.encode([prompt])["input_ids"][0].tolist()
     for event in gen.tokens:
         with torch.inference_mode():
-            logits = smol_backend.model(torch.tensor([ids])).logits[0, -1].float()
+            logits = exact_backend.model(torch.tensor([ids])).logits[0, -1].float()
         logp = torch.log_softmax(logits, -1)
         entropy = -(logp.exp() * logp).sum().item()
         assert event.logprob == pytest.approx(logp[event.token_id].item(), abs=1e-4)
@@ -126,6 +140,20 @@ def test_a_missing_model_folder_gives_a_clear_error_without_network(tmp_path):
 
     with pytest.raises(ModelNotFoundError, match="not a folder on this machine"):
         load_model("hf:no-such-org/no-such-model")
+
+
+def test_a_hub_id_not_in_the_cache_fails_at_once_when_the_hub_is_unreachable(monkeypatch):
+    from reflectnb.backends import load_model
+
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.delenv("TRANSFORMERS_OFFLINE", raising=False)
+    monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")  # nothing listens on the discard port
+    with pytest.raises(ModelNotFoundError) as err:
+        load_model("hf:reflectnb-tests/not-cached-model")
+    assert str(err.value) == (
+        "cannot load model 'reflectnb-tests/not-cached-model': it is not in the local Hugging Face cache and "
+        "no network is reachable to download it. Give a local folder ('hf:/path/to/model'), or download it "
+        "once on a machine with network (huggingface-cli download reflectnb-tests/not-cached-model)")
 
 
 def test_processors_over_a_backend_that_cannot_apply_them_are_refused():

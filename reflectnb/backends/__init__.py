@@ -80,18 +80,22 @@ def loaded_models() -> list[str]:
     return list(_LOADED)
 
 
-def load_model(name: str | Backend | None = None, *, reload: bool = False, dtype: str | None = None) -> Backend:
+def load_model(name: str | Backend | None = None, *, reload: bool = False, dtype: str | None = None,
+               concurrency: int | None = None, engine: str | None = None) -> Backend:
     """Return the backend for ``name`` (loading it on first use).
 
     ``dtype`` (``float32`` | ``bfloat16`` | ``float16``; default ``REFLECTNB_DTYPE``
     or the device's default) applies to local models; the same name in two dtypes
-    is two backends.
+    is two backends. ``concurrency`` (server models) is how many requests one
+    ``generate`` keeps in flight; the same as ``?concurrency=N`` in the model string.
+    ``engine`` (local models: ``"fast"``, the default on a CPU, or ``"transformers"``)
+    picks the decode loop; see docs/engine.md.
 
     Examples
     --------
     >>> model = load_model("smollm2-135m")                     # doctest: +SKIP
     >>> fast = load_model("smollm2-135m", dtype="bfloat16")    # doctest: +SKIP
-    >>> load_model("openai:llama3@http://127.0.0.1:8000/v1")   # doctest: +SKIP
+    >>> load_model("openai:llama3@http://127.0.0.1:8000/v1", concurrency=8)   # doctest: +SKIP
     """
     if isinstance(name, Backend):
         return name
@@ -103,12 +107,17 @@ def load_model(name: str | Backend | None = None, *, reload: bool = False, dtype
         raise ModelNotFoundError(f"unknown model {name!r}; known models: {_known_text()}")
     if dtype is not None and not kind.takes_dtype:
         raise OptionError(f"`dtype` applies to local models (smollm2-135m, hf:...); {name!r} has none")
+    if concurrency is not None:
+        name = _with_concurrency(kind, name, concurrency)
+    if engine is not None and not kind.takes_dtype:
+        raise OptionError(f"`engine` applies to local models (smollm2-135m, hf:...); {name!r} has none")
     # REFLECTNB_DTYPE applies to local models only; servers and scripted models ignore it.
     dtype = _check_dtype(dtype if dtype is not None else default_dtype()) if kind.takes_dtype else None
-    key = name if dtype is None else f"{name} [{dtype}]"
+    key = (name if dtype is None else f"{name} [{dtype}]") + (f" [{engine} engine]" if engine else "")
     if key in _LOADED and not reload:
         return _LOADED[key]
-    backend = kind.factory(name) if dtype is None else kind.factory(name, dtype=dtype)
+    local = {k: v for k, v in (("dtype", dtype), ("engine", engine)) if v is not None}
+    backend = kind.factory(name, **local)
     if kind.cache:
         _LOADED[key] = backend
     return backend
@@ -126,21 +135,22 @@ def _known_text() -> str:
     return ", ".join(pattern for pattern, _ in known_models())
 
 
-def _embedded(name: str, dtype: str | None = None) -> Backend:
+def _embedded(name: str, dtype: str | None = None, engine: str | None = None) -> Backend:
     from reflectnb.backends.embedded import ensure_converted
     from reflectnb.backends.local import LocalBackend
 
     # The converted checkpoint always has a complete tokenizer.json: skip AutoTokenizer's lookup.
-    return LocalBackend.from_pretrained(str(ensure_converted()), name=name, dtype=dtype, fast_tokenizer=True)
+    return LocalBackend.from_pretrained(str(ensure_converted()), name=name, dtype=dtype, fast_tokenizer=True,
+                                        engine=engine, repetition_default=True)
 
 
-def _hf(name: str, dtype: str | None = None) -> Backend:
+def _hf(name: str, dtype: str | None = None, engine: str | None = None) -> Backend:
     from reflectnb.backends.local import LocalBackend
 
     path = name[len("hf:"):].strip()
     if not path:
         raise OptionError("'hf:' needs a path or hub id, e.g. 'hf:/models/Qwen2.5-0.5B-Instruct'")
-    return LocalBackend.from_pretrained(path, name=name, dtype=dtype)
+    return LocalBackend.from_pretrained(path, name=name, dtype=dtype, engine=engine)
 
 
 def _openai(name: str) -> Backend:
@@ -152,6 +162,15 @@ def _openai(name: str) -> Backend:
     from reflectnb.backends.openai_http import OpenAIBackend
 
     return OpenAIBackend(model=model, base_url=base_url, name=name)
+
+
+def _with_concurrency(kind: ModelKind, name: str, concurrency: object) -> str:
+    if kind.factory is not _openai:
+        raise OptionError(f"`concurrency` applies to server models (openai:<model>@<base_url>); "
+                          f"{name!r} runs in this process")
+    from reflectnb.backends.openai_pool import with_concurrency
+
+    return with_concurrency(name, concurrency)
 
 
 def _scripted(name: str) -> Backend:

@@ -12,6 +12,8 @@ Non-goals: prompt templates, loops, persistence (those live in higher layers).
 from __future__ import annotations
 
 import abc
+import math
+import numbers
 from dataclasses import dataclass, field, fields, replace
 from typing import Any, Callable, Sequence, Union
 
@@ -41,19 +43,26 @@ class GenerationParams:
     stop: tuple[str, ...] = ()
     logits_processors: tuple[Any, ...] = ()
     top_logprobs: int = 0
+    repetition_stop: Any = None  # None: the backend's default (on for the embedded model); see repetition.py
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if not isinstance(self.max_new_tokens, int) or self.max_new_tokens <= 0:
             raise OptionError(f"`max_new_tokens` must be a positive integer, got {self.max_new_tokens!r}")
-        if not isinstance(self.temperature, (int, float)) or self.temperature < 0:
-            raise OptionError(f"`temperature` must be a number >= 0, got {self.temperature!r}")
-        if not 0 < float(self.top_p) <= 1:
-            raise OptionError(f"`top_p` must be in (0, 1], got {self.top_p!r}")
-        if self.top_k is not None and self.top_k <= 0:
+        if (isinstance(self.temperature, bool) or not isinstance(self.temperature, numbers.Real)
+                or not math.isfinite(self.temperature) or self.temperature < 0):  # nan/inf would reach the sampler
+            raise OptionError(f"`temperature` must be a finite number >= 0, got {self.temperature!r}")
+        if isinstance(self.top_p, bool) or not isinstance(self.top_p, numbers.Real) or not 0 < self.top_p <= 1:
+            raise OptionError(f"`top_p` must be a number in (0, 1], got {self.top_p!r}")
+        if self.top_k is not None and (isinstance(self.top_k, bool) or not isinstance(self.top_k, int)
+                                       or self.top_k <= 0):
             raise OptionError(f"`top_k` must be a positive integer or None, got {self.top_k!r}")
         if isinstance(self.stop, str):
             object.__setattr__(self, "stop", (self.stop,))
+        if self.repetition_stop is not None:
+            from reflectnb.backends.repetition import resolve
+
+            resolve(self.repetition_stop, False)  # refuses anything but None, a bool or a RepetitionStop
 
     def with_(self, **changes: Any) -> "GenerationParams":
         """A copy with some fields changed (unknown names are an error)."""
@@ -68,6 +77,8 @@ class GenerationParams:
         out = {f.name: getattr(self, f.name) for f in fields(self)}
         out["stop"] = list(self.stop)
         out["logits_processors"] = [type(p).__name__ for p in self.logits_processors]
+        if hasattr(self.repetition_stop, "to_dict"):
+            out["repetition_stop"] = self.repetition_stop.to_dict()
         return out
 
 

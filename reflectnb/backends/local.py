@@ -9,6 +9,19 @@ left-padded prompts, per-token streaming with logprob and entropy
 Device and dtype: CUDA if available (bf16 where supported, else fp16), else CPU
 in fp32. Both can be forced.
 
+Engines (``engine=``): ``"transformers"`` runs ``model.generate`` as described
+above. ``"fast"`` (the default on a CPU for Llama-style models) runs the same
+contract on a hand-written decode step (``engine.py``, ``engine_loop.py``): bf16
+weights where the CPU computes bf16 natively, a static KV cache, the KV cache of
+the previous prompt's common prefix reused. It keeps the user's processors,
+transformers' warpers, streaming, stop strings, seeds and Ctrl-C; greedy output
+agrees with fp32 ``generate`` up to bf16 rounding (docs/engine.md has the
+figures). ``backend.model`` stays the transformers model either way: the
+controllers (budget forcing, PSR, SRGen …) decode with it.
+
+Repetition stop: a row whose text falls into a loop (``repetition.py``) stops
+with ``finish_reason == "repetition"``; on by default for the embedded model.
+
 Non-goals: decode loops that change hidden states (SRGen lives in ``decoding/``).
 """
 
@@ -22,9 +35,13 @@ import torch
 
 from reflectnb.backends.base import (Backend, GenerationInterrupted, GenerationParams, Prompt,
                                      TokenCallback, as_messages)
-from reflectnb.backends.token_capture import ScoreRecorder, TokenStreamer
-from reflectnb.errors import ModelNotFoundError
+from reflectnb.backends.repetition import REASON as REPETITION
+from reflectnb.backends.repetition import resolve as resolve_repetition
+from reflectnb.backends.token_capture import RowStops, ScoreRecorder, TokenStreamer
+from reflectnb.errors import ModelNotFoundError, OptionError
 from reflectnb.trace import Generation
+
+ENGINES = ("fast", "transformers")
 
 
 def pick_device_dtype(device: str | None = None, dtype: str | torch.dtype | None = None):
@@ -48,13 +65,17 @@ def load_pretrained(path: str, device: str | None = None, dtype: Any = None, fas
     ``PreTrainedTokenizerFast`` (0.6 s faster than ``AutoTokenizer``'s class
     lookup); use it only for checkpoints known to ship a complete ``tokenizer.json``.
     """
-    from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedTokenizerFast
+    from transformers import (
+        AutoModelForCausalLM,
+        AutoTokenizer,
+        PreTrainedTokenizerFast,
+    )
 
     device, dtype = pick_device_dtype(device, dtype)
     from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()  # no per-load "Loading weights" bar in notebooks
-    local_only = Path(path).exists() or _offline()
+    local_only = Path(path).exists() or _offline() or _only_in_cache(path)
     try:
         tokenizer_class = PreTrainedTokenizerFast if fast_tokenizer else AutoTokenizer
         tokenizer = tokenizer_class.from_pretrained(path, local_files_only=local_only)
@@ -67,6 +88,83 @@ def load_pretrained(path: str, device: str | None = None, dtype: Any = None, fas
             f"({first_line})"
         ) from None
     return tokenizer, model.to(device).eval()
+
+
+def _only_in_cache(path: str) -> bool:
+    """True when ``path`` is a hub id to load from the local cache, without asking the network.
+
+    A cached id loads offline (no retries against an unreachable hub). An id not
+    in the cache while the hub is unreachable fails at once with a clear message
+    instead of five retry warnings and a 46 s wait (issue #13).
+    """
+    from huggingface_hub import try_to_load_from_cache
+
+    try:
+        cached = try_to_load_from_cache(path, "config.json")
+    except ValueError:  # not a valid repo id (HFValidationError): let from_pretrained say so
+        return False
+    if isinstance(cached, str):
+        return True
+    if not _hub_reachable():
+        raise ModelNotFoundError(
+            f"cannot load model {path!r}: it is not in the local Hugging Face cache and no network is "
+            f"reachable to download it. Give a local folder ('hf:/path/to/model'), or download it once on a "
+            f"machine with network (huggingface-cli download {path})")
+    return False
+
+
+def _hub_reachable(timeout: float = 2.0) -> bool:
+    """Can this machine open a connection to the Hugging Face hub (``HF_ENDPOINT``)?"""
+    import os
+    import socket
+    from urllib.parse import urlparse
+
+    url = urlparse(os.environ.get("HF_ENDPOINT") or "https://huggingface.co")
+    try:
+        socket.create_connection((url.hostname or "huggingface.co", url.port or 443), timeout=timeout).close()
+    except OSError:
+        return False
+    return True
+
+
+def default_engine(model, device: str | None = None) -> str:
+    """``"fast"`` on a CPU for a model the fast engine runs, else ``"transformers"``.
+
+    ``REFLECTNB_ENGINE`` overrides the choice.
+    """
+    import os
+
+    from reflectnb.backends.engine import supports
+
+    chosen = os.environ.get("REFLECTNB_ENGINE", "").strip()
+    if chosen:
+        return check_engine(chosen)
+    device = device or str(next(model.parameters()).device)
+    return "fast" if device.startswith("cpu") and supports(model) is None else "transformers"
+
+
+def check_engine(engine: str) -> str:
+    if engine not in ENGINES:
+        raise OptionError(f"`engine` must be one of {', '.join(ENGINES)}; got {engine!r}")
+    return engine
+
+
+def fast_dtype(requested: torch.dtype | None) -> torch.dtype:
+    """The fast engine's weight dtype: the one asked for, else bf16 where the CPU computes it natively.
+
+    Without AVX512-BF16 / AMX, bf16 matrix products are emulated and slower than
+    fp32, so the documented fallback is fp32.
+    """
+    if requested is not None:
+        return requested
+    return torch.bfloat16 if _native_bf16() else torch.float32
+
+
+def _native_bf16() -> bool:
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
 
 
 def default_reflection_ids(tokenizer) -> frozenset[int]:
@@ -94,6 +192,11 @@ class LocalBackend(Backend):
         The registry name shown in traces.
     reflection_ids : iterable of int, optional
         Token ids flagged ``is_reflection`` in the token trace.
+    engine : ``"transformers"`` (default here) or ``"fast"``; see the module docstring.
+    engine_dtype : torch.dtype, optional
+        The fast engine's weight dtype (default: bf16 where the CPU computes it natively).
+    repetition_default : bool
+        Whether the repetition stop is on when ``GenerationParams.repetition_stop`` is None.
 
     Examples
     --------
@@ -106,24 +209,52 @@ class LocalBackend(Backend):
     can_process_logits = True
     has_logprobs = True
 
-    def __init__(self, model, tokenizer, name: str = "local", reflection_ids=()):
+    def __init__(self, model, tokenizer, name: str = "local", reflection_ids=(), engine: str = "transformers",
+                 engine_dtype: torch.dtype | None = None, repetition_default: bool = False):
         self.model = model
         self.tokenizer = tokenizer
         self.name = name
         self.reflection_ids = frozenset(int(i) for i in reflection_ids)
+        self.repetition_default = repetition_default
         self.tokenizer.padding_side = "left"
         if self.tokenizer.pad_token_id is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
+        self.engine = check_engine(engine)
+        self.fast = self._fast_generator(engine_dtype) if engine == "fast" else None
+
+    def _fast_generator(self, dtype: torch.dtype | None):
+        from reflectnb.backends.engine import FastLlama
+        from reflectnb.backends.engine_loop import FastGenerator
+
+        engine = FastLlama(self.model, fast_dtype(dtype))
+        return FastGenerator(engine, self.tokenizer.pad_token_id, self._stop_ids())
 
     @classmethod
     def from_pretrained(cls, path: str, name: str | None = None, device=None, dtype=None,
-                        fast_tokenizer: bool = False) -> "LocalBackend":
+                        fast_tokenizer: bool = False, engine: str | None = None,
+                        repetition_default: bool = False) -> "LocalBackend":
+        """Load ``path``. The model loads in ``dtype`` (default fp32 on a CPU); the fast
+        engine computes in ``dtype`` when one is given, else in bf16 where the CPU has it."""
+        engine = check_engine(engine) if engine is not None else None
         tokenizer, model = load_pretrained(path, device, dtype, fast_tokenizer)
-        return cls(model, tokenizer, name=name or f"hf:{path}", reflection_ids=default_reflection_ids(tokenizer))
+        engine_dtype = next(model.parameters()).dtype if dtype is not None else None
+        return cls(model, tokenizer, name=name or f"hf:{path}", reflection_ids=default_reflection_ids(tokenizer),
+                   engine=engine or default_engine(model, device), engine_dtype=engine_dtype,
+                   repetition_default=repetition_default)
 
     @property
     def device(self) -> torch.device:
         return next(self.model.parameters()).device
+
+    @property
+    def dtype(self) -> str:
+        """The dtype generation runs in (the fast engine's weights, or the model's)."""
+        dtype = self.fast.engine.dtype if self.fast is not None else next(self.model.parameters()).dtype
+        return str(dtype).removeprefix("torch.")
+
+    def describe(self) -> str:
+        """``"fast engine, bfloat16"``: what ``%reflectnb`` and the trace show."""
+        return f"{self.engine} engine, {self.dtype}"
 
     def render(self, prompt: Prompt) -> str:
         """The exact text fed to the model: raw text, or the chat template applied."""
@@ -148,22 +279,31 @@ class LocalBackend(Backend):
         recorder = ScoreRecorder(params.logits_processors, params.top_logprobs)
         streamer = TokenStreamer(self.tokenizer, recorder, len(prompts), self._stop_ids(), on_token,
                                  self.reflection_ids)
+        stops = RowStops(streamer, params.stop, resolve_repetition(params.repetition_stop, self.repetition_default))
         start = time.perf_counter()
         try:
-            self._run(inputs, params, recorder, streamer)
+            self._run(inputs, params, recorder, streamer, stops)
         except KeyboardInterrupt:
-            raise GenerationInterrupted(self._results(prompts, inputs, params, streamer, start, True)) from None
-        return self._results(prompts, inputs, params, streamer, start, False)
+            raise GenerationInterrupted(self._results(prompts, inputs, params, streamer, stops, start,
+                                                      True)) from None
+        return self._results(prompts, inputs, params, streamer, stops, start, False)
 
-    def _run(self, inputs, params: GenerationParams, recorder, streamer) -> None:
+    def _run(self, inputs, params: GenerationParams, recorder, streamer, stops: RowStops) -> None:
         for processor in params.logits_processors:
             if hasattr(processor, "set_prompt_len"):
                 processor.set_prompt_len(inputs["input_ids"].shape[1])
         if params.seed is not None:
             torch.manual_seed(params.seed)
+        processors = [*params.logits_processors, recorder]
+        if self.fast is not None:
+            sample = None if params.temperature == 0 else \
+                _warpers(params.temperature, params.top_k, params.top_p)
+            self.fast.generate(inputs["input_ids"], inputs["attention_mask"], params.max_new_tokens,
+                               processors, sample, streamer.put, stops)
+            return
         with torch.inference_mode():
             self.model.generate(**inputs, **self._generate_kwargs(params), streamer=streamer,
-                                logits_processor=[*params.logits_processors, recorder])
+                                logits_processor=processors, stopping_criteria=stops.criteria())
 
     def _generate_kwargs(self, params: GenerationParams) -> dict[str, Any]:
         kwargs: dict[str, Any] = {"max_new_tokens": params.max_new_tokens,
@@ -184,25 +324,36 @@ class LocalBackend(Backend):
         ids.add(self.tokenizer.pad_token_id)
         return {int(i) for i in ids if i is not None}
 
-    def _results(self, prompts, inputs, params, streamer: TokenStreamer, start: float,
+    def _results(self, prompts, inputs, params, streamer: TokenStreamer, stops: RowStops, start: float,
                  interrupted: bool) -> list[Generation]:
         seconds = time.perf_counter() - start
         prompt_lens = inputs["attention_mask"].sum(-1).tolist()
+        record = {**params.to_dict(), "engine": self.engine, "dtype": self.dtype}
         out = []
         for row, prompt in enumerate(prompts):
-            text, finish = self._finish(streamer, row, params, interrupted)
+            text, finish = self._finish(streamer, stops, row, params, interrupted)
             out.append(Generation(text=text, model=self.name, prompt=prompt, tokens=streamer.events[row],
                                   prompt_tokens=int(prompt_lens[row]), seconds=seconds,
                                   completion_tokens=len(streamer.ids[row]), finish_reason=finish,
-                                  params=params.to_dict()))
+                                  params=dict(record)))
         return out
 
     @staticmethod
-    def _finish(streamer: TokenStreamer, row: int, params: GenerationParams, interrupted: bool):
+    def _finish(streamer: TokenStreamer, stops: RowStops, row: int, params: GenerationParams,
+                interrupted: bool):
         text = streamer.texts[row]
         for stop in params.stop:
             if stop in text:
                 return text[: text.index(stop)], "stop"
+        if row in stops.repeated:
+            return text, REPETITION
         if interrupted and not streamer.done[row]:
             return text, "interrupted"
         return text, "stop" if streamer.done[row] else "length"
+
+
+def _warpers(temperature: float, top_k: int | None, top_p: float) -> list:
+    from reflectnb.backends.engine_loop import warpers
+
+    return warpers(temperature, top_k, top_p)
+

@@ -109,3 +109,50 @@ class TokenStreamer:
             return None
         values, ids = torch.topk(self.recorder.logprobs[row], k)
         return [(self.tokenizer.decode([i]), float(v)) for v, i in zip(values.tolist(), ids.tolist())]
+
+
+class RowStops:
+    """Per-row stops beyond end-of-sequence: stop strings and the repetition stop.
+
+    The fast engine asks ``stops(row)`` after each token; ``model.generate``
+    gets the same check as a stopping criterion (:meth:`criteria`; it runs before
+    the streamer sees the step's token, so it stops one token later there).
+    Rows stopped for repetition are kept in ``repeated`` (row -> what repeated).
+    """
+
+    def __init__(self, streamer: TokenStreamer, stop_strings: Sequence[str] = (), repetition=None):
+        self.streamer = streamer
+        self.stop_strings = tuple(stop_strings)
+        self.repetition = repetition
+        self.repeated: dict[int, str] = {}
+
+    def __call__(self, row: int) -> bool:
+        text = self.streamer.texts[row]
+        if any(stop in text for stop in self.stop_strings):
+            return True
+        return self.repeats(row)
+
+    def repeats(self, row: int) -> bool:
+        if self.repetition is None:
+            return row in self.repeated
+        if row not in self.repeated:
+            found = self.repetition.check(self.streamer.texts[row])
+            if found is None:
+                return False
+            self.repeated[row] = found
+        return True
+
+    def criteria(self) -> list:
+        """For ``model.generate(stopping_criteria=...)``: the repetition stop (stop strings are its own)."""
+        if self.repetition is None:
+            return []
+        from transformers import StoppingCriteria
+
+        stops = self
+
+        class _Repetition(StoppingCriteria):
+            def __call__(self, input_ids, scores, **kwargs):
+                rows = range(input_ids.shape[0])
+                return torch.tensor([stops.repeats(r) for r in rows], device=input_ids.device)
+
+        return [_Repetition()]

@@ -64,7 +64,8 @@ class Controller:
         return Generation(text=dec.text, model=getattr(backend, "name", "local"), prompt=prompt,
                           tokens=dec.events, prompt_tokens=len(dec.prompt_ids), completion_tokens=len(dec.ids),
                           finish_reason=finish, seconds=seconds,
-                          params={**dec.sampling.to_dict(), "controller": self.name,
+                          params={**dec.sampling.to_dict(), "controller": self.name, "engine": "transformers",
+                                  "dtype": str(next(dec.model.parameters()).dtype).removeprefix("torch."),
                                   "controller_settings": self.settings(), **extra,
                                   "interventions": dec.interventions})
 

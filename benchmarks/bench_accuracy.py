@@ -1,0 +1,54 @@
+"""Accuracy kept by the default engine (issue #14): the same items, greedy, on each local engine.
+
+On ``--items`` reasoning-gym items (greedy, the evaluation's baseline method),
+the accuracy of the default engine (the fast engine, bf16 where the CPU computes
+it natively) must lie inside the 95 % Wilson interval of fp32 transformers'
+accuracy on the same items. Also reported: the share of items whose extracted
+answer is the same on both engines. Writes ``benchmarks/results/accuracy.json``.
+
+Usage: ``python benchmarks/bench_accuracy.py [--items 64] [--task rg:basic_arithmetic]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from report import Goal, write_result
+
+from reflectnb.backends import load_model
+from reflectnb.evaluate import compare, load_tasks
+from reflectnb.evaluate.stats import wilson
+
+
+def run(tasks, backend, max_tokens: int):
+    result = compare(tasks, ["baseline"], model=backend, batch_size=8, max_tokens=max_tokens, trace=False,
+                     progress=False)
+    return result.to_df().sort_values("item_id").reset_index(drop=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--items", type=int, default=64)
+    parser.add_argument("--task", default="rg:basic_arithmetic")
+    parser.add_argument("--max-tokens", type=int, default=64)
+    args = parser.parse_args()
+    tasks = load_tasks(args.task, n=args.items, seed=0)
+    reference = run(tasks, load_model("smollm2-135m", engine="transformers"), args.max_tokens)
+    default = load_model("smollm2-135m")
+    ours = run(tasks, default, args.max_tokens)
+    ref_acc, our_acc = float(reference["correct"].astype(float).mean()), float(ours["correct"].astype(float).mean())
+    low, high = wilson(int(reference["correct"].astype(bool).sum()), len(reference))
+    same = float((reference["predicted"].values == ours["predicted"].values).mean())
+    engine = getattr(default, "engine", "?")
+    print(f"{args.task}, {len(tasks)} items: fp32 transformers {ref_acc:.3f} [{low:.3f}, {high:.3f}], "
+          f"default engine ({engine}) {our_acc:.3f}; same answer on {same:.0%} of items")
+    goals = [Goal(f"default engine's accuracy inside fp32's 95 % interval [{low:.3f}, {high:.3f}]", our_acc,
+                  ">=", low, ""),
+             Goal("default engine's accuracy below the interval's upper end", our_acc, "<=", high, "")]
+    write_result("accuracy", {"task": args.task, "items": len(tasks), "fp32_accuracy": ref_acc,
+                              "default_engine": engine, "default_accuracy": our_acc, "interval": [low, high],
+                              "same_answer_share": same}, goals)
+
+
+if __name__ == "__main__":
+    main()

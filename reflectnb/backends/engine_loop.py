@@ -1,0 +1,169 @@
+"""The sampling loop around :class:`~reflectnb.backends.engine.FastLlama`, shaped like ``model.generate``.
+
+Contract (what ``LocalBackend`` relies on, the same as its transformers path)
+---------------------------------------------------------------------------
+* Each step calls the logits processors with ``(input_ids, scores)``: ``input_ids``
+  holds the real left-padded prompt plus every token chosen so far (a view of
+  one pre-allocated buffer), ``scores`` the fp32 logits ``[batch, vocab]``. Then,
+  when sampling, transformers' own Temperature / TopK / TopP warpers in
+  ``generate``'s order, ``softmax`` and ``torch.multinomial`` on the global RNG
+  (so ``torch.manual_seed`` works as it does for ``generate``); greedy is ``argmax``.
+* Finished rows get the pad token, exactly as ``generate`` does, so the
+  streamer (``token_capture.TokenStreamer``) sees the same sequence of calls:
+  the prompt first, then one ``[batch]`` tensor per step.
+* A row finishes on an end-of-sequence id, when ``stopped(row)`` says so (stop
+  strings, the repetition stop), or at ``max_new_tokens``.
+* Prefix reuse (batch 1): the last cache is kept; a new prompt that starts
+  with ids already in it feeds only the rest. ``stats`` counts what was reused.
+
+Non-goals: beams, hidden-state edits, speculative decoding.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Sequence
+
+import torch
+
+from reflectnb.backends.engine import FastLlama, KVCache
+
+MIN_CAPACITY = 2048  # batch-1 caches get room to grow, so the next round can reuse them
+
+
+@dataclass
+class PrefixStats:
+    """Prompt tokens fed vs reused from the previous call's cache (batch 1)."""
+
+    calls: int = 0
+    prompt_tokens: int = 0
+    reused_tokens: int = 0
+    last_reused: int = 0
+
+
+def warpers(temperature: float, top_k: int | None, top_p: float) -> list:
+    """transformers' sampling warpers, in ``generate``'s order (temperature, top-k, top-p)."""
+    from transformers.generation.logits_process import (
+        TemperatureLogitsWarper,
+        TopKLogitsWarper,
+        TopPLogitsWarper,
+    )
+
+    out = []
+    if temperature != 1.0:
+        out.append(TemperatureLogitsWarper(temperature))
+    if top_k:
+        out.append(TopKLogitsWarper(top_k=top_k, min_tokens_to_keep=1))
+    if top_p < 1.0:
+        out.append(TopPLogitsWarper(top_p=top_p, min_tokens_to_keep=1))
+    return out
+
+
+class FastGenerator:
+    """Runs batched generations on one :class:`FastLlama`; see the module docstring."""
+
+    def __init__(self, engine: FastLlama, pad_id: int, stop_ids: set[int], reuse_prefix: bool = True):
+        self.engine = engine
+        self.pad_id = int(pad_id)
+        self.stop_ids = torch.tensor(sorted(stop_ids), dtype=torch.long)
+        self.reuse_prefix = reuse_prefix
+        self.stats = PrefixStats()
+        self._cache: KVCache | None = None
+
+    def generate(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, max_new_tokens: int,
+                 processors: Sequence[Callable], sample_warpers: Sequence[Callable] | None,
+                 put: Callable[[torch.Tensor], None], stopped: Callable[[int], bool]) -> None:
+        """Generate up to ``max_new_tokens`` per row; ``sample_warpers=None`` means greedy."""
+        try:
+            self._generate(input_ids, attention_mask, max_new_tokens, processors, sample_warpers, put, stopped)
+        except BaseException:
+            self.forget()  # Ctrl-C may land mid-step: never reuse a half-written cache
+            raise
+
+    def _generate(self, input_ids, attention_mask, max_new_tokens, processors, sample_warpers, put,
+                  stopped) -> None:
+        b, t = input_ids.shape
+        buffer = torch.full((b, t + max_new_tokens), self.pad_id, dtype=torch.long)
+        buffer[:, :t] = input_ids
+        cache, logits = self._prefill(input_ids, attention_mask, max_new_tokens)
+        put(input_ids)
+        unfinished = torch.ones(b, dtype=torch.bool)
+        for i in range(max_new_tokens):
+            ids = buffer[:, : t + i]
+            scores = logits
+            for processor in processors:
+                scores = processor(ids, scores)
+            token = self._choose(ids, scores, sample_warpers)
+            token = torch.where(unfinished, token, self.pad_id)
+            buffer[:, t + i] = token
+            put(token)
+            unfinished &= ~torch.isin(token, self.stop_ids)
+            for row in unfinished.nonzero().flatten().tolist():
+                if stopped(row):
+                    unfinished[row] = False
+            if not bool(unfinished.any()) or i + 1 == max_new_tokens:
+                break
+            logits = self.engine.step(cache, token)
+
+    @staticmethod
+    def _choose(ids, scores, sample_warpers) -> torch.Tensor:
+        if sample_warpers is None:
+            return torch.argmax(scores, dim=-1)
+        for warper in sample_warpers:
+            scores = warper(ids, scores)
+        probs = torch.softmax(scores, dim=-1)
+        return torch.multinomial(probs, num_samples=1).squeeze(1)
+
+    # -- prefill and prefix reuse ------------------------------------------------------------
+    def _prefill(self, input_ids: torch.Tensor, mask: torch.Tensor, max_new: int):
+        b, t = input_ids.shape
+        need = t + max_new
+        if b != 1 or not self.reuse_prefix:
+            self._cache = None
+            cache = self.engine.new_cache(b, need)
+            return cache, self.engine.prefill(cache, input_ids, mask)
+        prompt = input_ids[0].tolist()
+        cache, reused = self._reusable(prompt, need)
+        self._count(t, reused)
+        logits = self.engine.prefill(cache, input_ids[:, reused:], mask[:, reused:])
+        self._cache = cache
+        return cache, logits
+
+    def _reusable(self, prompt: list[int], need: int) -> tuple[KVCache, int]:
+        """A batch-1 cache holding the longest reusable prefix of ``prompt``, and its length."""
+        old = self._cache
+        shared = _common_prefix(old.ids[0], prompt) if old is not None else 0
+        shared = min(shared, len(prompt) - 1)  # feed at least one id: its logits start the loop
+        capacity = max(need, MIN_CAPACITY)
+        if shared <= 0:
+            return self.engine.new_cache(1, capacity), 0
+        if old.capacity >= need:
+            old.truncate(shared)
+            return old, shared
+        cache = self.engine.new_cache(1, capacity)
+        cache.k[:, :, :, :shared] = old.k[:, :, :, :shared]
+        cache.v[:, :, :, :shared] = old.v[:, :, :, :shared]
+        cache.valid[:, :shared] = old.valid[:, :shared]
+        cache.ids = [old.ids[0][:shared]]
+        cache.truncate(shared)
+        return cache, shared
+
+    def _count(self, prompt_tokens: int, reused: int) -> None:
+        s = self.stats
+        s.calls += 1
+        s.prompt_tokens += prompt_tokens
+        s.reused_tokens += reused
+        s.last_reused = reused
+
+    def forget(self) -> None:
+        """Drop the kept cache (the next call recomputes its whole prompt)."""
+        self._cache = None
+
+
+def _common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
+    n = 0
+    for x, y in zip(a, b):
+        if x != y:
+            break
+        n += 1
+    return n

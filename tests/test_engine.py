@@ -1,0 +1,152 @@
+"""The fast local engine on the real embedded model: exactness in fp32, batching, prefix reuse, hooks."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from reflectnb.backends.base import GenerationInterrupted, GenerationParams
+from reflectnb.backends.local import LocalBackend
+from reflectnb.backends.repetition import RepetitionStop
+from reflectnb.decoding.controllers import Plain
+from reflectnb.trace import Message
+
+pytestmark = pytest.mark.model
+
+QUESTION = [Message("user", "What is 6 times 7? Think step by step.")]
+OTHER = [Message("user", "Name a river.")]
+P16 = GenerationParams(max_new_tokens=16, repetition_stop=False)
+
+
+@pytest.fixture(scope="module")
+def exact(smol_backend):
+    """The fast engine with fp32 weights: the same math as fp32 ``generate``, on the shared model."""
+    return LocalBackend(smol_backend.model, smol_backend.tokenizer, name="smollm2-135m", engine="fast",
+                        engine_dtype=torch.float32)
+
+
+@pytest.fixture(scope="module")
+def reference(smol_backend):
+    """The transformers engine (``model.generate``) on the same fp32 model."""
+    return LocalBackend(smol_backend.model, smol_backend.tokenizer, name="smollm2-135m", engine="transformers")
+
+
+def ids(gen):
+    return [e.token_id for e in gen.tokens]
+
+
+def test_the_fast_engine_in_fp32_decodes_exactly_like_model_generate(exact, reference):
+    fast, slow = exact.generate_one(QUESTION, P16), reference.generate_one(QUESTION, P16)
+    assert ids(fast) == ids(slow)
+    assert [e.logprob for e in fast.tokens] == pytest.approx([e.logprob for e in slow.tokens], abs=1e-3)
+
+
+def test_a_left_padded_batch_decodes_each_row_as_it_would_alone(exact, reference):
+    batch = exact.generate([QUESTION, OTHER], P16)
+    assert [ids(g) for g in batch] == [ids(reference.generate_one(p, P16)) for p in (QUESTION, OTHER)]
+
+
+def test_the_default_engine_on_a_cpu_is_fast_in_bf16_and_the_trace_says_so(smol_backend):
+    from reflectnb.status import status_report
+
+    assert smol_backend.describe() == "fast engine, bfloat16"
+    assert "smollm2-135m (fast engine, bfloat16)" in status_report().loaded  # what %reflectnb shows
+    gen = smol_backend.generate_one(OTHER, GenerationParams(max_new_tokens=4))
+    assert (gen.params["engine"], gen.params["dtype"]) == ("fast", "bfloat16")
+    plain = Plain().run(smol_backend, OTHER, GenerationParams(max_new_tokens=4))
+    assert (plain.params["engine"], plain.params["dtype"]) == ("transformers", "float32")
+
+
+def test_bf16_greedy_output_is_deterministic_and_mostly_agrees_with_fp32(smol_backend, reference):
+    first = smol_backend.generate_one(QUESTION, P16)
+    smol_backend.fast.forget()
+    assert ids(smol_backend.generate_one(QUESTION, P16)) == ids(first)
+    agree = sum(a == b for a, b in zip(ids(first), ids(reference.generate_one(QUESTION, P16))))
+    assert agree >= 8, f"only {agree} of 16 greedy tokens agree with fp32 generate"
+
+
+def test_a_prompt_extending_the_last_one_reuses_its_kv_cache_and_decodes_the_same(exact):
+    round1 = exact.generate_one(QUESTION, P16)
+    round2 = QUESTION + [Message("assistant", round1.text), Message("user", "Check your answer.")]
+    reused = exact.generate_one(round2, P16)
+    assert exact.fast.stats.last_reused > len(exact.encode([QUESTION])["input_ids"][0]) // 2
+    exact.fast.forget()
+    fresh = exact.generate_one(round2, P16)
+    assert exact.fast.stats.last_reused == 0
+    assert ids(reused) == ids(fresh)
+
+
+def test_processors_see_the_real_tokens_so_far_under_left_padding(exact):
+    seen = []
+
+    def spy(input_ids, scores):
+        seen.append(input_ids.clone())
+        return scores
+
+    prompt_ids = exact.encode([QUESTION, OTHER])["input_ids"]
+    gens = exact.generate([QUESTION, OTHER], P16.with_(max_new_tokens=5, logits_processors=(spy,)))
+    assert torch.equal(seen[0], prompt_ids)
+    assert [s.shape[1] for s in seen] == [prompt_ids.shape[1] + i for i in range(5)]
+    assert seen[-1][0, prompt_ids.shape[1]:].tolist() == ids(gens[0])[:4]
+
+
+def test_a_processor_steers_the_fast_engine_and_top_alternatives_are_recorded(smol_backend):
+    target = smol_backend.tokenizer(" banana", add_special_tokens=False)["input_ids"][0]
+
+    def force(input_ids, scores):
+        out = torch.full_like(scores, -1e4)
+        out[:, target] = 0.0
+        return out
+
+    gen = smol_backend.generate_one(OTHER, GenerationParams(max_new_tokens=3, logits_processors=(force,),
+                                                            top_logprobs=2, repetition_stop=False))
+    assert ids(gen) == [target] * 3
+    assert gen.tokens[0].top[0] == (" banana", pytest.approx(0.0))
+
+
+def test_sampling_with_a_seed_repeats_and_stop_strings_cut_the_text(smol_backend):
+    params = GenerationParams(max_new_tokens=12, temperature=0.9, top_k=40, top_p=0.9, seed=7)
+    assert smol_backend.generate_one(OTHER, params).text == smol_backend.generate_one(OTHER, params).text
+    full = smol_backend.generate_one(QUESTION, P16).text
+    stop = full.split()[2]
+    cut = smol_backend.generate_one(QUESTION, P16.with_(stop=(stop,)))
+    assert (cut.text, cut.finish_reason) == (full[: full.index(stop)], "stop")
+
+
+def test_ctrl_c_from_on_token_keeps_the_partial_output(smol_backend):
+    def stop_after_three(event):
+        if event.position == 2:
+            raise KeyboardInterrupt
+
+    with pytest.raises(GenerationInterrupted) as err:
+        smol_backend.generate([QUESTION], P16, on_token=stop_after_three)
+    partial = err.value.partial[0]
+    assert (partial.completion_tokens, partial.finish_reason) == (3, "interrupted")
+
+
+@pytest.mark.parametrize("engine", ["fast", "transformers"])
+def test_a_looping_row_stops_for_repetition_on_both_engines(smol_backend, engine):
+    backend = LocalBackend(smol_backend.model, smol_backend.tokenizer, engine=engine, repetition_default=True) \
+        if engine == "transformers" else smol_backend
+    line = smol_backend.tokenizer("The answer is 12.\n", add_special_tokens=False)["input_ids"]
+
+    def loop(input_ids, scores):  # force the same line again and again
+        step = input_ids.shape[1] - loop.prompt_len
+        out = torch.full_like(scores, -1e4)
+        out[:, line[step % len(line)]] = 0.0
+        return out
+
+    loop.prompt_len = backend.encode([OTHER])["input_ids"].shape[1]
+    params = GenerationParams(max_new_tokens=60, logits_processors=(loop,))  # the default: on
+    gen = backend.generate_one(OTHER, params)
+    assert gen.finish_reason == "repetition"
+    assert gen.text.startswith("The answer is 12.\n" * 3) and gen.completion_tokens < 4 * len(line)
+    off = backend.generate_one(OTHER, params.with_(repetition_stop=False))
+    assert (off.finish_reason, off.completion_tokens) == ("length", 60)
+
+
+def test_the_repetition_stop_is_on_by_default_for_the_embedded_model_only(smol_backend, reference):
+    assert (smol_backend.repetition_default, reference.repetition_default) == (True, False)
+    custom = RepetitionStop(line_repeats=2)
+    gen = smol_backend.generate_one(OTHER, GenerationParams(max_new_tokens=2, repetition_stop=custom))
+    assert gen.params["repetition_stop"]["line_repeats"] == 2
