@@ -5,7 +5,7 @@ import { mkdirSync } from "node:fs";
 const outdir = new URL("../reflectnb/static/", import.meta.url).pathname;
 mkdirSync(outdir, { recursive: true });
 await build({
-  entryPoints: { live: "src/live.ts", tokens: "src/tokens.ts", tree: "src/tree.ts" },
+  entryPoints: { browser: "src/browser.ts", live: "src/live.ts", tokens: "src/tokens.ts", tree: "src/tree.ts" },
   bundle: true,
   format: "esm",
   target: "es2020",
