@@ -35,6 +35,7 @@ from report import RESULTS  # noqa: E402
 BENCHMARKS = {
     "backend": ("bench_backend.py", ["--skip-conversion"]),
     "engine": ("bench_engine.py", []),
+    "accuracy": ("bench_accuracy.py", ["--task", "rg:leg_counting"]),
     "decoding": ("bench_decoding.py", []),
     "loops": ("bench_loops.py", []),
     "tree": ("bench_tree.py", []),
@@ -42,6 +43,8 @@ BENCHMARKS = {
     "http": ("bench_http.py", []),
     "eval": ("bench_eval.py", []),
     "srgen": ("bench_srgen.py", []),
+    "stop": ("bench_stop.py", []),
+    "browse": ("bench_browse.py", []),
 }
 DOCS_PAGE = HERE.parent / "docs" / "benchmarks.md"
 MARK_BEGIN, MARK_END = "<!-- benchmarks:begin -->", "<!-- benchmarks:end -->"

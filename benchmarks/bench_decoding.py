@@ -54,7 +54,7 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=4)
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
-    backend = load_model("smollm2-135m")
+    backend = load_model("smollm2-135m", engine="transformers")  # measures the generate wrapper; min_new_tokens below
     prompts = [[Message("user", q)] for q in (QUESTIONS * 4)[: args.batch]]
     with tempfile.TemporaryDirectory() as tmp:
         os.environ["REFLECTNB_TRACES"] = str(Path(tmp) / "traces.duckdb")

