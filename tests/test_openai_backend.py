@@ -266,10 +266,9 @@ def test_a_client_error_is_not_retried(server, backend):
 def test_a_slow_server_times_out_naming_the_timeout(server):
     server.default = Slow(5)
     model = OpenAIBackend("m", server.url, timeout=0.3, max_retries=1)
-    start = time.perf_counter()
     with pytest.raises(BackendError, match=r"did not answer within 0.3 s after 2 tries; raise `timeout`"):
-        model.generate_one(CHAT)
-    assert time.perf_counter() - start < 4 and len(server.requests) == 2
+        model.generate_one(CHAT)  # a server that answers after 5 s would have answered, not raised
+    assert len(server.requests) == 2
 
 
 def test_malformed_json_is_reported_as_such(server, backend):
@@ -491,12 +490,10 @@ def test_ctrl_c_does_not_wait_for_a_request_sleeping_before_its_retry(server, ba
         if event.position == 2:
             raise KeyboardInterrupt
 
-    start = time.monotonic()
     with pytest.raises(GenerationInterrupted) as info:
         backend.generate(_rows(2), on_token=press_ctrl_c)
-    assert time.monotonic() - start < 10
     assert [g.text for g in info.value.partial] == ["a b c", ""]
-    assert len(server.requests) == 2
+    assert len(server.requests) == 2  # waiting out the 30 s Retry-After would have sent a third request
 
 
 def _wait_until(condition, seconds: float = 5.0) -> None:

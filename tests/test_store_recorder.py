@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import time
 
 import duckdb
 import pytest
@@ -172,6 +171,5 @@ def test_a_run_left_running_by_a_dead_process_is_marked_interrupted_on_open(trac
             "s = open_store(); r = s.run('reflect', 'm', {}); r.__enter__(); r.on_step(Step('draft', 'x')); "
             "s.writer.flush(); print(r.run_id, flush=True); os._exit(0)  # killed mid-run")
     run_id = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
-    time.sleep(0.1)
     status = open_store().sql("SELECT status FROM runs WHERE run_id = $r", {"r": run_id})["status"][0]
     assert status == "interrupted"
