@@ -35,7 +35,7 @@ from report import RESULTS  # noqa: E402
 BENCHMARKS = {
     "backend": ("bench_backend.py", ["--skip-conversion"]),
     "engine": ("bench_engine.py", []),
-    "accuracy": ("bench_accuracy.py", ["--task", "rg:leg_counting"]),
+    "accuracy": ("bench_accuracy.py", []),
     "decoding": ("bench_decoding.py", []),
     "loops": ("bench_loops.py", []),
     "tree": ("bench_tree.py", []),
