@@ -77,7 +77,7 @@ class Generation:
     tokens: list[TokenEvent] = field(default_factory=list)
     prompt_tokens: int = 0
     completion_tokens: int = 0
-    finish_reason: str = "stop"  # stop | length | interrupted | error
+    finish_reason: str = "stop"  # stop | length | repetition | interrupted | error
     seconds: float = 0.0
     params: dict[str, Any] = field(default_factory=dict)
     run_id: str | None = None  # set by ``reflectnb.generate`` when the generation is traced
