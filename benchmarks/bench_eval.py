@@ -54,7 +54,8 @@ def device_info(backend) -> dict:
 
     device = str(getattr(backend, "device", "cpu"))
     gpu = torch.cuda.get_device_name(backend.device) if device.startswith("cuda") else None
-    return {"device": device, "gpu": gpu, "dtype": str(backend.model.dtype)}
+    return {"device": device, "gpu": gpu, "dtype": str(backend.model.dtype),
+            "engine": backend.describe() if hasattr(backend, "describe") else None}
 
 
 def main() -> None:

@@ -54,14 +54,17 @@ def test_a_schedule_method_biases_the_embedded_model_and_the_trace_records_it(sm
     assert runs.values.tolist() == [["constant(8)", "WordScheduleProcessor"]] * 2
 
 
-def test_the_same_model_in_bfloat16_is_a_different_evaluation(smol_backend):
+def test_the_same_model_on_another_engine_or_dtype_is_a_different_evaluation(smol_backend):
     from reflectnb.backends import load_model
     from reflectnb.evaluate import default_eval_id, load_tasks
     from reflectnb.evaluate.identity import backend_dtype
 
-    bf16 = load_model("smollm2-135m", dtype="bfloat16")
+    fp32 = load_model("smollm2-135m", engine="transformers")
+    bf16 = load_model("smollm2-135m", engine="transformers", dtype="bfloat16")
     tasks = load_tasks([{"question": "2+2?", "answer": "4"}])
     settings = {"temperature": 0.0, "max_tokens": 8, "seed": 0}
-    assert (bf16.name, backend_dtype(smol_backend), backend_dtype(bf16)) == \
-        (smol_backend.name, "torch.float32", "torch.bfloat16")
-    assert default_eval_id(tasks, bf16, settings) != default_eval_id(tasks, smol_backend, settings)
+    assert fp32.name == bf16.name == smol_backend.name
+    assert (backend_dtype(fp32), backend_dtype(bf16)) == ("transformers engine, float32", "transformers engine, bfloat16")
+    assert backend_dtype(smol_backend) == f"fast engine, {smol_backend.dtype}"  # the CPU default
+    ids = {default_eval_id(tasks, b, settings) for b in (fp32, bf16, smol_backend)}
+    assert len(ids) == 3

@@ -10,8 +10,10 @@ item is asked and scored, so two ``compare`` calls share a default eval id
   ``instruction``;
 * the checker and the extraction rule (:func:`rule_identity`), and the version
   of the built-in rules (``RULES_VERSION``, so a fix to ``"auto"`` rescores);
-* the model: ``backend.name`` and its dtype (read from ``backend.dtype`` or
-  ``backend.model.dtype``, so ``smollm2-135m`` in float32 and in bfloat16 differ);
+* the model: ``backend.name`` and how it computes (``backend.describe()``, the
+  engine and dtype, e.g. ``"fast engine, bfloat16"``; else ``backend.dtype`` or
+  ``backend.model.dtype``), so ``smollm2-135m`` on the fast engine, in fp32 and in
+  bf16 on transformers are three evaluations;
 * the generation settings (temperature, max_tokens, seed).
 
 Methods are not in the key: each method is its own run kind in the store.
@@ -73,7 +75,11 @@ def rule_identity(rule: Any) -> str:
 
 
 def backend_dtype(backend: Any) -> str | None:
-    """The dtype a backend computes in (``"torch.float32"`` …), or ``None`` for servers and scripts."""
+    """How a local backend computes: its engine and dtype (``"fast engine, bfloat16"``), or ``None`` for
+    servers and scripts. Both decide the tokens a greedy run produces, so both belong to the eval id."""
+    describe = getattr(backend, "describe", None)
+    if callable(describe):
+        return describe()
     dtype = getattr(backend, "dtype", None)
     if dtype is None:
         dtype = getattr(getattr(backend, "model", None), "dtype", None)
