@@ -111,7 +111,7 @@ def gather(ended: dict[str, str]) -> list[dict]:
         for goal in data.get("goals", []):
             rows.append({"benchmark": name, "finished": data.get("finished"), **goal})
         if not data.get("goals"):
-            rows.append({"benchmark": name, "name": "(result has no goals list)", "figure": None, "op": "",
+            rows.append({"benchmark": name, "name": "(reports figures only; no pass/fail goal)", "figure": None, "op": "",
                          "target": None, "unit": "", "met": None, "note": ""})
     return rows
 

@@ -101,6 +101,7 @@ def main() -> None:
     parser.add_argument("--skip-conversion", action="store_true")
     args = parser.parse_args()
     backend = load_model("smollm2-135m", engine="transformers")  # measures the generate wrapper; min_new_tokens below
+    backend.repetition_default = False  # both sides generate exactly --tokens tokens
     result = {"device": str(backend.device), "threads": torch.get_num_threads(),
               "throughput": [throughput_ratio(backend, b, args.tokens, args.repeats) for b in (1, 8)],
               "cold_load_s": cold_load_seconds(), "load_ext_s": load_ext_seconds()}

@@ -38,8 +38,8 @@ def plain(backend, prompts, tokens: int) -> None:
                                pad_token_id=backend.tokenizer.pad_token_id)
 
 
-def scheduled(prompts, tokens: int) -> None:
-    reflectnb.generate(prompts, schedule="cyclic(amplitude=5, period=600)", max_tokens=tokens)
+def scheduled(backend, prompts, tokens: int) -> None:
+    reflectnb.generate(prompts, model=backend, schedule="cyclic(amplitude=5, period=600)", max_tokens=tokens)
 
 
 def timed(fn) -> float:
@@ -55,16 +55,17 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
     backend = load_model("smollm2-135m", engine="transformers")  # measures the generate wrapper; min_new_tokens below
+    backend.repetition_default = False  # both sides generate exactly --tokens tokens
     prompts = [[Message("user", q)] for q in (QUESTIONS * 4)[: args.batch]]
     with tempfile.TemporaryDirectory() as tmp:
         os.environ["REFLECTNB_TRACES"] = str(Path(tmp) / "traces.duckdb")
         backend.model.generation_config.min_new_tokens = args.tokens  # same length on both sides
         try:
-            scheduled(prompts, 4)  # warm-up (and creates the trace file)
+            scheduled(backend, prompts, 4)  # warm-up (and creates the trace file)
             t_plain, t_ours = [], []
             for _ in range(args.repeats):  # interleaved, to share the machine's drift
                 t_plain.append(timed(lambda: plain(backend, prompts, args.tokens)))
-                t_ours.append(timed(lambda: scheduled(prompts, args.tokens)))
+                t_ours.append(timed(lambda: scheduled(backend, prompts, args.tokens)))
         finally:
             backend.model.generation_config.min_new_tokens = None
     ratio = statistics.median(t_ours) / statistics.median(t_plain)

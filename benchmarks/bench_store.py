@@ -95,7 +95,7 @@ def overhead(folder: Path, pairs: int, tokens: int) -> dict:
 
     backend = load_model("smollm2-135m")
     store = open_store(folder / "overhead.duckdb")
-    params = GenerationParams(max_new_tokens=tokens, temperature=0.0)
+    params = GenerationParams(max_new_tokens=tokens, temperature=0.0, repetition_stop=False)
     prompt = [[Message("user", "Explain in detail why the sky is blue, step by step.")]]
     backend.generate(prompt, params)  # warm up
 
