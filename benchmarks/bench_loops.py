@@ -46,7 +46,8 @@ def debate_round(backend: Backend, batch: bool, tokens: int) -> float:
     timed = Timed(backend, batch)
     params = params_for(backend, max_tokens=tokens)
     start = time.perf_counter()
-    strategies.debate_du(timed, "Is 91 a prime number? Explain briefly.", n_agents=4, rounds=1, params=params)
+    strategies.debate_du(strategies.RunContext(timed, params=params), "Is 91 a prime number? Explain briefly.",
+                         n_agents=4, rounds=1)
     return time.perf_counter() - start
 
 
@@ -59,7 +60,8 @@ def loop_overhead(backend: Backend, tokens: int) -> dict:
         os.environ["REFLECTNB_TRACES"] = str(Path(tmp) / "traces.duckdb")
         start = time.perf_counter()
         with traced_run("reflect", backend.name, {"bench": True}) as (recorder, run, _view):
-            strategies.reflect(timed, "Write two sentences about autumn.", rounds=2, params=params, recorder=recorder)
+            strategies.reflect(strategies.RunContext(timed, params=params, recorder=recorder),
+                               "Write two sentences about autumn.", rounds=2)
         total = time.perf_counter() - start
     return {"total_s": total, "backend_s": timed.seconds, "calls": timed.calls, "ratio": total / timed.seconds}
 

@@ -26,7 +26,7 @@ import torch
 from report import write_result
 from reflectnb.backends import load_model
 from reflectnb.backends.base import GenerationParams
-from reflectnb.decoding.controllers import SRGen, Plain
+from reflectnb.controllers import SRGen, Plain
 from reflectnb.trace import Message
 
 QUESTIONS = ["What is 17 times 3? Think step by step.", "A train travels 60 km in 1.5 hours. What is its speed?",

@@ -29,25 +29,38 @@ _LAZY = {
     "GenerationParams": ("reflectnb.backends.base", "GenerationParams"),
     "Message": ("reflectnb.trace", "Message"),
     "generate": ("reflectnb.api", "generate"),
-    "reflect": ("reflectnb.api", "reflect"),
-    "critique": ("reflectnb.api", "critique"),
-    "debate": ("reflectnb.api", "debate"),
-    "tree": ("reflectnb.api", "tree"),
+    "register_strategy": ("reflectnb.strategies.spec", "register_strategy"),
+    "RunContext": ("reflectnb.strategies.context", "RunContext"),
     "view": ("reflectnb.api", "view"),
     "browse": ("reflectnb.widgets.browser", "browse"),
     "compare": ("reflectnb.evaluate.compare", "compare"),  # the function, even once its module is imported
     "traces": ("reflectnb.store", None),
 }
 
-__all__ = ["__version__", "load_ipython_extension", *_LAZY]
-__getattr__, __dir__ = _lazy.attach(__name__, _LAZY, __all__)
+BUILTIN_STRATEGIES = ("reflect", "critique", "debate", "tree", "self_consistency", "best_of_n")
+
+
+def _strategy(name: str):
+    """``reflectnb.<name>`` for a registered strategy (built in, from a plugin, or registered in this session)."""
+    import importlib
+
+    try:
+        return getattr(importlib.import_module("reflectnb.api"), name)
+    except AttributeError:
+        raise AttributeError(f"module 'reflectnb' has no attribute {name!r}") from None
+
+
+__all__ = ["__version__", "load_ipython_extension", *_LAZY, *BUILTIN_STRATEGIES]
+__getattr__, __dir__ = _lazy.attach(__name__, _LAZY, __all__, fallback=_strategy)
 
 
 def load_ipython_extension(ipython) -> None:
     """``%load_ext reflectnb``: register the magics (imports nothing heavy)."""
     from reflectnb.magics import ReflectMagics
 
-    ipython.register_magics(ReflectMagics)
+    magics = ReflectMagics(ipython)
+    ipython.register_magics(magics)
+    magics.register_strategies()  # %%reflect, %%critique … and every strategy registered later
 
 
 def unload_ipython_extension(ipython) -> None:

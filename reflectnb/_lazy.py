@@ -39,9 +39,12 @@ def by_module(package: str, where: Mapping[str, Iterable[str]]) -> dict[str, tup
     return {name: (f"{package}.{module}", name) for module, names in where.items() for name in names}
 
 
-def attach(package: str, table: Table, public: Iterable[str] | None = None
-           ) -> tuple[Callable[[str], Any], Callable[[], list[str]]]:
+def attach(package: str, table: Table, public: Iterable[str] | None = None,
+           fallback: Callable[[str], Any] | None = None) -> tuple[Callable[[str], Any], Callable[[], list[str]]]:
     """``(__getattr__, __dir__)`` for ``package``; ``__dir__`` lists ``public`` (default: the table's names).
+
+    ``fallback(name)`` is asked for a public name the table lacks (``reflectnb.<strategy>``:
+    registered at run time) and raises ``AttributeError`` for names it does not know.
 
     Examples
     --------
@@ -55,7 +58,9 @@ def attach(package: str, table: Table, public: Iterable[str] | None = None
 
     def __getattr__(name: str) -> Any:
         if name not in table:
-            raise AttributeError(f"module {package!r} has no attribute {name!r}")
+            if fallback is None or name.startswith("_"):
+                raise AttributeError(f"module {package!r} has no attribute {name!r}")
+            return fallback(name)
         module_name, attribute = table[name]
         module = importlib.import_module(module_name)
         value = module if attribute is None else getattr(module, attribute)

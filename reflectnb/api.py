@@ -1,13 +1,20 @@
-"""The public Python API: one call runs a loop with tracing and an optional live view.
+"""The public Python API: one call runs a method with tracing and an optional live view.
 
-``reflectnb.reflect(...)``, ``critique``, ``debate`` and ``generate`` each:
+``reflectnb.reflect(...)``, ``critique``, ``debate``, ``tree`` and every other
+registered strategy (:mod:`reflectnb.strategies.spec`) are made by
+:func:`strategy_function` from the strategy's spec; each call goes through
+:func:`run_strategy`, which
 
-1. resolve model names to backends (:func:`reflectnb.backends.load_model`),
-2. turn a ``schedule`` string into a logits processor for that model,
-3. open a run in the trace store (unless ``trace=False``) and, if ``live``,
-   show a live view; both receive the loop's reports through one
-   :class:`~reflectnb.trace.FanOut` recorder,
-4. call the strategy and return its result with ``result.run_id`` set.
+1. checks the options against the spec and refuses a run above ``max_generations``,
+2. resolves model names to backends (:func:`reflectnb.backends.load_model`) and
+   turns a ``schedule`` string into a logits processor for that model,
+3. opens a run in the trace store (unless ``trace=False``) and, if ``live``,
+   shows the spec's live view; both receive the reports through one
+   :class:`~reflectnb.trace.FanOut` recorder, inside one
+   :class:`~reflectnb.strategies.context.RunContext` (the view's stop button sets its stop signal),
+4. calls ``spec.run(ctx, task, options)`` and returns its result with ``result.run_id`` set.
+
+:func:`generate` is the raw call (one prompt or a batch), traced the same way.
 
 Ctrl-C (or the live view's stop button) ends the run as ``interrupted`` in the
 store, with everything produced so far; the ``KeyboardInterrupt`` is re-raised
@@ -19,12 +26,15 @@ This module composes the lower layers; it contains no loop logic of its own.
 from __future__ import annotations
 
 import contextlib
+import inspect
 from typing import Any, Callable, Iterator, Sequence
 
 from reflectnb.backends import Backend, load_model
 from reflectnb.backends.base import GenerationParams, Prompt
 from reflectnb.backends.params import params_for
 from reflectnb.errors import OptionError
+from reflectnb.strategies.context import RunContext
+from reflectnb.strategies.spec import Strategy, check_budget, get_strategy, strategies
 from reflectnb.trace import FanOut, ListRecorder, Recorder
 
 Model = str | Backend | None
@@ -32,14 +42,14 @@ Model = str | Backend | None
 
 @contextlib.contextmanager
 def traced_run(kind: str, model_name: str, settings: dict[str, Any], *, trace: bool = True,
-               live: Any = None) -> Iterator[tuple[Recorder, Any, Any]]:
+               live: Any = None, view_kind: str | None = None) -> Iterator[tuple[Recorder, Any, Any]]:
     """Open a trace-store run and a live view; yield ``(recorder, run, view)``.
 
     ``run`` is the store's run recorder (``None`` with ``trace=False``): call
     ``run.set_result(...)`` when done. ``view`` is the live view or ``None``; it
     is displayed before the run starts and marked finished when it ends.
     """
-    view = _live_view(kind, live)
+    view = _live_view(view_kind or kind, live)
     status = "failed"
     try:
         if not trace:
@@ -68,26 +78,38 @@ def _live_view(kind: str, live: Any) -> Any:
     return live  # a view the caller made
 
 
-def _run_strategy(kind: str, model_name: str, settings: dict[str, Any], call: Callable[[Recorder], Any],
-                  *, trace: bool, live: Any) -> Any:
-    run = None
+def _context(backend: Backend, params: GenerationParams, recorder: Recorder, view: Any, **fields: Any) -> RunContext:
+    """The run context: reports go to ``recorder``; a view hears turns and its stop button sets the stop signal."""
+    ctx = RunContext(backend, params=params, recorder=recorder, on_turn=getattr(view, "on_turn", None), **fields)
+    listener = getattr(view, "stop_listener", None)
+    if listener is not None:
+        ctx.stop.watch(listener.requested, listener.poll, view.stop_message)
+    return ctx
+
+
+def _run_traced(kind: str, backend: Backend, params: GenerationParams, settings: dict[str, Any],
+                run: Callable[[RunContext, Any, Any], Any], task: Any, options: Any, *, trace: bool, live: Any,
+                view_kind: str | None = None) -> Any:
+    """``run(ctx, task, options)`` in a traced run; store its answer and stop reason; set ``run_id``."""
+    stored = None
     try:
-        with traced_run(kind, model_name, settings, trace=trace, live=live) as (recorder, run, view):
-            result = call(recorder)
+        with traced_run(kind, backend.name, settings, trace=trace, live=live, view_kind=view_kind) as (
+                recorder, stored, view):
+            result = run(_context(backend, params, recorder, view), task, options)
             answer = getattr(result, "answer", getattr(result, "final_answer", None))
             stop_reason = getattr(result, "stop_reason", None)
-            if run is not None:
-                task = getattr(result, "task", None) or getattr(result, "question", None) or settings.get("task")
-                run.set_result(answer, stop_reason, task=task)
-                result.run_id = run.run_id
+            if stored is not None:
+                question = getattr(result, "task", None) or getattr(result, "question", None) or settings.get("task")
+                stored.set_result(answer, stop_reason, task=question)
+                result.run_id = stored.run_id
             if view is not None:
                 view.finish("completed", stop_reason, answer)
             return result
     except KeyboardInterrupt as interrupt:
         partial = getattr(interrupt, "partial", None)  # a loop's result, or generate's generations
         for item in (partial if isinstance(partial, list) else [partial]):
-            if run is not None and hasattr(item, "run_id"):
-                item.run_id = run.run_id
+            if stored is not None and hasattr(item, "run_id"):
+                item.run_id = stored.run_id
         raise
 
 
@@ -104,7 +126,7 @@ def generate(prompt: Prompt | Sequence[Prompt], *, model: Model = None, temperat
         Which spellings of the reflection words the schedule biases: ``"exact"``
         (CyclicReflex's choice), ``"exact+space"`` or ``"all_case_space"``.
     controller : optional
-        A generation controller from ``reflectnb.decoding.controllers`` (``BudgetForcing``,
+        A generation controller from ``reflectnb.controllers`` (``BudgetForcing``,
         ``SRGen``, ``FirstTryEarlyStop``, ``PSR``, ``IDSampling``); its interventions are traced.
 
     Examples
@@ -112,27 +134,30 @@ def generate(prompt: Prompt | Sequence[Prompt], *, model: Model = None, temperat
     >>> gen = reflectnb.generate("The capital of France is", max_tokens=8)  # doctest: +SKIP
     >>> gen.text, gen.tokens[0].entropy, gen.run_id                       # doctest: +SKIP
     """
-    from reflectnb.trace import Step
-
     backend = load_model(model)
     batch = isinstance(prompt, (list, tuple)) and not _is_message_list(prompt)
     prompts = list(prompt) if batch else [prompt]
     params = params_for(backend, temperature=temperature, max_tokens=max_tokens, seed=seed,
                         schedule=schedule, variants=variants, top_logprobs=top_logprobs)
 
-    def call(recorder: Recorder):
-        if controller is None:
-            gens = backend.generate(prompts, params, on_token=recorder.on_token)
-        else:
-            gens = [controller.run(backend, p, params, on_token=recorder.on_token) for p in prompts]
-        for gen in gens:
-            recorder.on_step(Step(kind="generation", text=gen.text, generation=gen,
-                                  attributes={"controller": type(controller).__name__} if controller else {}))
-        return _Generations(gens)
-
     settings = {**params.to_dict(), "controller": repr(controller) if controller is not None else None}
-    result = _run_strategy("generate", backend.name, settings, call, trace=trace, live=live)
+    result = _run_traced("generate", backend, params, settings, _generate, prompts, controller, trace=trace,
+                         live=live)
     return result.items if batch else result.items[0]
+
+
+def _generate(ctx: RunContext, prompts: list[Prompt], controller: Any) -> "_Generations":
+    """:func:`generate`'s body, shaped like a strategy's ``run(ctx, task, options)``."""
+    from reflectnb.trace import Step
+
+    if controller is None:
+        gens = ctx.backend.generate(prompts, ctx.params, on_token=ctx.token)
+    else:
+        gens = [controller.run(ctx.backend, p, ctx.params, on_token=ctx.token) for p in prompts]
+    for gen in gens:
+        ctx.recorder.on_step(Step(kind="generation", text=gen.text, generation=gen,
+                                  attributes={"controller": type(controller).__name__} if controller else {}))
+    return _Generations(gens)
 
 
 def _is_message_list(prompt: Sequence[Any]) -> bool:
@@ -166,136 +191,95 @@ def _settings(params: GenerationParams, **options: Any) -> dict[str, Any]:
     return out
 
 
-def _view_hooks(recorder: Recorder) -> dict[str, Any]:
-    """Forward turn announcements (which agent is which batch row) to a live view."""
-    views = [r for r in getattr(recorder, "recorders", [recorder]) if hasattr(r, "on_turn")]
-    return {"on_turn": views[0].on_turn} if views else {}
+def run_strategy(name: str, task: Any, *, model: Model = None, temperature: float | None = None,
+                 max_tokens: int | None = None, seed: int | None = None, schedule: Any = None,
+                 trace: bool = True, live: Any = False, max_generations: int | None = None,
+                 where: str | None = None, **options: Any) -> Any:
+    """Run the registered strategy ``name`` on ``task``: the body of every ``reflectnb.<name>`` function.
 
-
-def reflect(task: str, *, model: Model = None, rounds: int = 3, history: str = "full", tone: Any = None,
-            stop_fn: Callable[[str], Any] | None = None, score_threshold: float | None = None,
-            templates: dict[str, str] | None = None, temperature: float = 0.0, max_tokens: int = 256,
-            seed: int | None = None, schedule: Any = None, trace: bool = True, live: Any = False):
-    """Self-Refine: draft, self-feedback, refine, for up to ``rounds`` rounds.
-
-    Parameters
-    ----------
-    task : str
-        What to write or solve.
-    model : str or Backend, optional
-        Model name (default: ``smollm2-135m``) or a backend object.
-    rounds : int
-        Feedback-then-refine rounds after the draft (stops earlier on the
-        feedback's stop marker, ``stop_fn`` or ``score_threshold``).
-    schedule : str, optional
-        A reflection-token schedule, e.g. ``"cyclic(amplitude=5, period=600)"``.
-    trace, live : bool
-        Record the run in the trace store; show a live view while it runs.
-
-    Examples
-    --------
-    >>> result = reflectnb.reflect("Write a haiku about rain.", rounds=2)   # doctest: +SKIP
-    >>> result.answer, result.stop_reason, result.run_id                    # doctest: +SKIP
+    Model options (a critic, debate agents) may be names or loaded backends.
+    A run whose estimated model calls exceed ``max_generations`` (default
+    10,000) is refused before anything loads. ``where`` names the caller in
+    error messages (``%%reflect`` for the magic; default ``reflectnb.<name>``).
     """
-    import reflectnb.strategies as strategies
-
-    backend = load_model(model)
-    params = params_for(backend, temperature=temperature, max_tokens=max_tokens, seed=seed, schedule=schedule)
-    settings = _settings(params, task=task, rounds=rounds, history=history, tone=tone,
-                         score_threshold=score_threshold, schedule=str(schedule) if schedule else None)
-    return _run_strategy("reflect", backend.name, settings, lambda rec: strategies.reflect(
-        backend, task, rounds=rounds, history=history, stop_fn=stop_fn, score_threshold=score_threshold,
-        templates=templates, tone=tone, params=params, recorder=rec, **_view_hooks(rec)),
-        trace=trace, live=live)
-
-
-def critique(task: str, *, model: Model = None, critic: Model = None, rounds: int = 1,
-             refine_policy: str = "always", templates: dict[str, str] | None = None,
-             temperature: float = 0.0, max_tokens: int = 256, seed: int | None = None,
-             schedule: Any = None, trace: bool = True, live: Any = False):
-    """Actor answers step by step, a critic judges each step, the actor revises.
-
-    Examples
-    --------
-    >>> result = reflectnb.critique("What is 12 * 13?", rounds=1)   # doctest: +SKIP
-    >>> result.first_wrong_step, result.answer                       # doctest: +SKIP
-    """
-    import reflectnb.strategies as strategies
-
-    actor = load_model(model)
-    judge = load_model(critic) if critic else actor
-    params = params_for(actor, temperature=temperature, max_tokens=max_tokens, seed=seed, schedule=schedule)
-    settings = _settings(params, task=task, critic=judge.name, rounds=rounds, refine_policy=refine_policy)
-    return _run_strategy("critique", actor.name, settings, lambda rec: strategies.critique(
-        actor, task, critic=judge, rounds=rounds, refine_policy=refine_policy, templates=templates,
-        params=params, recorder=rec, **_view_hooks(rec)), trace=trace, live=live)
+    spec = get_strategy(name, "api")
+    magic = where is not None and where.startswith("%%")
+    where = where or f"reflectnb.{name}"
+    opts = spec.options_from(_load_models(spec, options), where, flags=magic)
+    counts = [f for f in spec.fields if f.type is int and getattr(opts, f.name) is not None]
+    check_budget(spec.estimate(opts), max_generations, where,
+                 f"lower {' or '.join(f.flag for f in counts)}, or raise --max-generations" if magic else
+                 f"lower {' or '.join(f.name for f in counts)}, or pass a larger max_generations")
+    backend = load_model(model) if model is not None else _first_model(spec, opts) or load_model(None)
+    params = params_for(backend, temperature=spec.sampling["temperature"] if temperature is None else temperature,
+                        max_tokens=max_tokens or spec.sampling["max_tokens"], seed=seed, schedule=schedule)
+    settings = _settings(params, task=str(getattr(task, "question", task)), **_plain_options(opts),
+                         schedule=str(schedule) if schedule else None)
+    return _run_traced(name, backend, params, settings, spec.run, task, opts, trace=trace, live=live,
+                       view_kind=spec.view)
 
 
-def debate(question: str, *, model: Model = None, models: Sequence[Model] | str | None = None,
-           method: str = "du", rounds: int | None = None, agents: int | None = None,
-           aggregator: str = "majority", templates: dict[str, str] | None = None,
-           temperature: float = 0.0, max_tokens: int = 256, seed: int | None = None,
-           schedule: Any = None, trace: bool = True, live: Any = False):
-    """Multi-agent debate: ``method="du"`` (N agents, R rounds, vote) or ``"mad"`` (moderated).
-
-    ``models`` gives one model per agent (du) or per role (mad: affirmative,
-    negative, moderator); agents sharing a model are generated as one batch.
-
-    Examples
-    --------
-    >>> result = reflectnb.debate("Is 91 prime?", agents=3, rounds=2)   # doctest: +SKIP
-    >>> result.answer, result.votes                                      # doctest: +SKIP
-    """
-    import reflectnb.strategies as strategies
-    from reflectnb.errors import OptionError
-
-    names = [m.strip() for m in models.split(",")] if isinstance(models, str) else list(models or [])
-    backends = [load_model(m) for m in names] or [load_model(model)]
-    params = params_for(backends[0], temperature=temperature, max_tokens=max_tokens, seed=seed, schedule=schedule)
-    settings = _settings(params, question=question, method=method, rounds=rounds, agents=agents,
-                         aggregator=aggregator, models=[b.name for b in backends])
-    if method == "mad":
-        target = backends[0] if len(backends) == 1 else dict(zip(("affirmative", "negative", "moderator"), backends))
-        call = lambda rec: strategies.debate_mad(target, question, max_rounds=rounds or 3, templates=templates,  # noqa: E731
-                                                 params=params, recorder=rec, **_view_hooks(rec))
-    elif method == "du":
-        call = lambda rec: strategies.debate_du(backends, question, n_agents=agents, rounds=rounds or 2,  # noqa: E731
-                                                aggregator=aggregator, templates=templates, params=params,
-                                                recorder=rec, **_view_hooks(rec))
-    else:
-        raise OptionError(f"`method` must be 'du' or 'mad', got {method!r}")
-    return _run_strategy("debate", backends[0].name, settings, call, trace=trace, live=live)
+def _load_models(spec: Strategy, options: dict[str, Any]) -> dict[str, Any]:
+    """Model options given as names (``"smollm2-135m"``, or ``"a,b,c"`` for many) become backends."""
+    out = dict(options)
+    for f in spec.fields:
+        value = out.get(f.name)
+        if not f.info.model or value is None:
+            continue
+        if f.info.many:
+            names = [m.strip() for m in value.split(",")] if isinstance(value, str) else list(value)
+            out[f.name] = [load_model(m) for m in names]
+        else:
+            out[f.name] = load_model(value)
+    return out
 
 
-def tree(task: Any, *, model: Model = None, method: str = "bfs", temperature: float | None = None,
-         max_tokens: int | None = None, seed: int | None = None, trace: bool = True, live: Any = False,
-         **options: Any):
-    """Search over reasoning steps: ``method`` is bfs | dfs | mcts | best_of_n | self_consistency.
+def _first_model(spec: Strategy, opts: Any) -> Backend | None:
+    """Without ``model``, the first of a method's own models (``debate(models=[a, b, c])`` runs as ``a``)."""
+    for f in spec.fields:
+        value = getattr(opts, f.name)
+        if f.info.model and value:
+            return value[0] if f.info.many else None
+    return None
 
-    ``task`` is a question string or a task object (``Game24Task``,
-    ``ArithmeticTask``); ``options`` go to the search (``iterations``, ``branch``,
-    ``depth``, ``verifier``, ``prm`` …; see ``docs/trees.md``). Every node is
-    recorded in the trace store and can be rebuilt from SQL.
 
-    Examples
-    --------
-    >>> from reflectnb.strategies.tree import Game24Task
-    >>> r = reflectnb.tree(Game24Task("4 9 10 13"), method="mcts", iterations=10)   # doctest: +SKIP
-    >>> r.best_path, r.answer                                                       # doctest: +SKIP
-    """
-    from reflectnb.strategies.tree import tree_search
+def _plain_options(opts: Any) -> dict[str, Any]:
+    """Options as the trace records them: backends by name, callables and templates left out."""
+    out = {}
+    for key, value in vars(opts).items():
+        if isinstance(value, Backend):
+            value = value.name
+        elif isinstance(value, list) and value and all(isinstance(v, Backend) for v in value):
+            value = [v.name for v in value]
+        out[key] = value
+    return out
 
-    backend = load_model(model)
-    if temperature is not None or max_tokens is not None:
-        options["params"] = params_for(backend, temperature=0.7 if temperature is None else temperature,
-                                       max_tokens=max_tokens or 96, seed=seed)
-    if seed is not None:
-        options["seed"] = seed
-    settings = {"task": str(getattr(task, "question", task)), "method": method,
-                **{k: v for k, v in options.items() if isinstance(v, (str, int, float, bool))}}
-    return _run_strategy("tree", backend.name, settings,
-                         lambda rec: tree_search(backend, task, method, recorder=rec, **options),
-                         trace=trace, live=live)
+
+def strategy_function(name: str) -> Callable[..., Any]:
+    """``reflectnb.<name>``: a function with the strategy's options as keywords, its help as docstring."""
+    spec = get_strategy(name, "api")
+
+    def run(task: Any, **kwargs: Any) -> Any:
+        return run_strategy(name, task, **kwargs)
+
+    common = inspect.signature(run_strategy).parameters
+    params = [inspect.Parameter(spec.task_name, inspect.Parameter.POSITIONAL_OR_KEYWORD)]
+    params += [p for key, p in common.items() if key not in ("name", "task", "options", "where")]
+    params += [inspect.Parameter(f.name, inspect.Parameter.KEYWORD_ONLY, default=f.default) for f in spec.fields]
+    run.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
+    run.__name__ = run.__qualname__ = name
+    run.__module__ = __name__
+    run.__doc__ = (f"{spec.help_text()}\n\nAlso: model, temperature (default {spec.sampling['temperature']}), "
+                   f"max_tokens (default {spec.sampling['max_tokens']}), seed, schedule, trace, live, "
+                   "max_generations; see reflectnb.api.run_strategy.")
+    return run
+
+
+def __getattr__(name: str) -> Any:
+    """``reflectnb.api.reflect`` and every other registered strategy's function."""
+    if name.startswith("_") or name not in strategies("api"):
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return strategy_function(name)
 
 
 def view(what: Any, *, store: Any = None, **kwargs: Any):

@@ -7,11 +7,11 @@ import math
 import pytest
 import torch
 
-from reflectnb.decoding.controllers import (PSR, SRGen, BudgetForcing, FirstTryEarlyStop, IDSampling,
-                                            adaptive_threshold, answer_delimiter, correct_hidden, entropy,
-                                            find_candidate, id_boundaries, label_candidates, number_lines,
-                                            parse_judge, srgen_loss)
-from reflectnb.decoding.controllers.sampling import Sampling
+from reflectnb.controllers import (PSR, SRGen, BudgetForcing, FirstTryEarlyStop, IDSampling,
+                                   adaptive_threshold, answer_delimiter, correct_hidden, entropy,
+                                   find_candidate, id_boundaries, label_candidates, number_lines,
+                                   parse_judge, srgen_loss)
+from reflectnb.controllers.sampling import sample_warpers, sampling_params
 from reflectnb.errors import OptionError
 
 
@@ -231,11 +231,26 @@ def test_controllers_refuse_stop_strings_instead_of_ignoring_them():
     from reflectnb.backends.base import GenerationParams
 
     with pytest.raises(OptionError, match=r"generation controllers do not take `stop` strings \(got \['\\n'\]\)"):
-        Sampling.from_params(GenerationParams(stop="\n"))
+        sampling_params(GenerationParams(stop="\n"))
 
 
-def test_sampling_settings_are_read_from_generation_params():
+def test_sampling_settings_are_the_generation_params_with_the_controllers_overrides():
     from reflectnb.backends.base import GenerationParams
 
-    s = Sampling.from_params(GenerationParams(max_new_tokens=7, temperature=0.5, top_k=3, seed=1), temperature=0.0)
-    assert (s.max_new_tokens, s.temperature, s.top_k, s.seed) == (7, 0.0, 3, 1)
+    s = sampling_params(GenerationParams(max_new_tokens=7, temperature=0.5, top_k=3, seed=1), temperature=0.0)
+    assert s == GenerationParams(max_new_tokens=7, temperature=0.0, top_k=3, seed=1)
+    assert sampling_params(None) == GenerationParams()
+
+
+def test_controllers_sample_with_transformers_own_warpers_in_generates_order():
+    from transformers.generation.logits_process import TemperatureLogitsWarper, TopKLogitsWarper, TopPLogitsWarper
+
+    from reflectnb.backends.base import GenerationParams
+
+    assert sample_warpers(GenerationParams(temperature=0, top_k=3, top_p=0.5)) == []  # greedy: argmax as is
+    warpers = sample_warpers(GenerationParams(temperature=2, top_k=3, top_p=0.5))  # an int temperature is fine
+    assert [type(w) for w in warpers] == [TemperatureLogitsWarper, TopKLogitsWarper, TopPLogitsWarper]
+    scores = torch.tensor([[4.0, 3.0, 2.0, 1.0, 0.0]])
+    for warper in warpers:
+        scores = warper(None, scores)
+    assert torch.isfinite(scores).tolist() == [[True, False, False, False, False]]  # top-p 0.5 keeps the head

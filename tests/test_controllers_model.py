@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from reflectnb.backends.base import GenerationParams
-from reflectnb.decoding.controllers import (PSR, SRGen, BudgetForcing, FirstTryEarlyStop, IDSampling, Plain,
-                                            adaptive_threshold, find_candidate)
+from reflectnb.controllers import (PSR, SRGen, BudgetForcing, FirstTryEarlyStop, IDSampling, Plain,
+                                   adaptive_threshold, find_candidate)
 from reflectnb.trace import Message
 
 pytestmark = pytest.mark.model

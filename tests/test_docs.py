@@ -65,13 +65,13 @@ def text(page_html: str) -> str:
 
 def magic_parsers() -> dict:
     """Every magic's option parser, found from the code (not from the docs hook)."""
-    from reflectnb.magic_options import PARSERS
-    from reflectnb.store.sql_magic import parser as sql_parser
+    from reflectnb.magics.options import PARSERS
+    from reflectnb.magics.sql import parser as sql_parser
 
     parsers = {name: make() for name, make in PARSERS.items()}
     parsers["reflect_sql"] = sql_parser()
-    if importlib.util.find_spec("reflectnb.evaluate.magic"):
-        parsers["reflect_eval"] = importlib.import_module("reflectnb.evaluate.magic").reflect_eval_parser()
+    if importlib.util.find_spec("reflectnb.magics.evaluate"):
+        parsers["reflect_eval"] = importlib.import_module("reflectnb.magics.evaluate").reflect_eval_parser()
     return parsers
 
 
@@ -80,7 +80,9 @@ def test_the_site_builds_with_home_magic_reference_notebooks_and_api_pages(site)
     magics = text(page(site, "reference/magics"))
     assert "--rounds" in magics and "--write" in magics and "%%reflect" in magics
     assert "reflectnb quickstart" in text(page(site, "notebooks/00-quickstart"))
-    assert 'id="reflectnb.api.reflect"' in page(site, "reference/api/api")
+    assert 'id="reflectnb.api.run_strategy"' in page(site, "reference/api/api")
+    methods = text(page(site, "reference/strategies"))
+    assert "reflectnb.reflect(task, rounds=3" in methods and "%%debate" in methods
 
 
 @pytest.mark.parametrize("magic", sorted(magic_parsers()))
@@ -169,3 +171,85 @@ def test_the_docstring_extension_repairs_prose_after_a_parameter_list():
     kept, changed = ext.close_list_sections("Parameters\n----------\nx : int\n\ny, z : float\n    Both.")
     assert not changed and "Notes" not in kept
     assert ext.roles_to_markdown(":func:`~a.b.c`") == '<autoref identifier="a.b.c" optional><code>c</code></autoref>'
+
+
+# -- pages from the browser tests' runs (docs/hooks/from_tests.py) -------------------------------------------
+
+GALLERY_VIEWS = {"live-loop", "critique-verdicts", "debate", "token-view", "schedule-chart", "tree-view",
+                 "run-browser"}  # one picture per view the gallery promises (issue 17)
+STATIC_VIEW = re.compile(r"class='(rnb-static|reflectnb-tree|reflectnb-result|reflectnb-eval)'")
+OUTPUT = re.compile(r'<div class="[^"]*\bjp-OutputArea-output\b')  # an output cell's element, not the CSS rules
+
+
+def from_tests() -> Path:
+    """Where the browser tests leave executed notebooks and screenshots (as the docs hook reads it)."""
+    return Path(os.environ.get("REFLECTNB_DOCS_FROM_TESTS") or ROOT / "build" / "docs-from-tests")
+
+
+def cell_sources(path: Path) -> list[str]:
+    return ["".join(c.get("source", "")) for c in json.loads(path.read_text(encoding="utf-8"))["cells"]]
+
+
+def test_notebook_pages_show_the_outputs_of_the_browser_run_when_it_left_them(site):
+    """After the browser tests (``bash scripts/dev.sh test`` runs them first) each page holds the run's outputs:
+    every view's static form in the saved notebook is on the page. Without them, the bare notebook."""
+    for notebook in sorted((ROOT / "notebooks").glob("*.ipynb")):
+        shown = page(site, f"notebooks/{notebook.stem}")
+        executed = from_tests() / "notebooks" / notebook.name
+        if not (executed.is_file() and cell_sources(executed) == cell_sources(notebook)):
+            assert not OUTPUT.search(shown), f"{notebook.name}: outputs on the page of a bare notebook"
+            continue
+        saved = json.loads(executed.read_text(encoding="utf-8"))
+        outputs = [o for c in saved["cells"] if c["cell_type"] == "code" for o in c.get("outputs", [])]
+        assert outputs, f"{executed} holds no outputs"
+        assert OUTPUT.search(shown), f"{notebook.name}: the executed copy's outputs are not on its page"
+        views = {m.group(1) for o in outputs for m in STATIC_VIEW.finditer("".join(o.get("data", {}).get("text/html", "")))}
+        for cls in views:
+            assert f'class="{cls}' in shown or f"class='{cls}" in shown, f"{notebook.name}: no static {cls} on its page"
+
+
+def test_the_gallery_shows_each_screenshot_the_browser_tests_took_or_says_which_test_takes_it(site):
+    source = (ROOT / "docs" / "gallery.md").read_text(encoding="utf-8")
+    pictures = set(re.findall(r"\]\(gallery/([\w-]+)\.png\)", source))
+    assert pictures == GALLERY_VIEWS
+    gallery = page(site, "gallery")
+    missing = []
+    for name in sorted(pictures):
+        taken = from_tests() / "gallery" / f"{name}.png"
+        if taken.is_file():
+            assert re.search(rf'<img[^>]+src="[^"]*\b{name}\.png"', gallery), f"{name}.png is not shown"
+            assert (site / "gallery" / f"{name}.png").read_bytes() == taken.read_bytes()
+        else:
+            missing.append(name)
+            assert f"{name}.png" not in gallery, f"{name}.png is linked but was never taken"
+    assert text(gallery).count("No screenshot yet") == len(missing)  # each missing one says which tests take it
+    assert 'href="gallery/"' in page(site, ""), "the gallery is not in the navigation"
+
+
+def test_every_gallery_picture_is_taken_by_a_browser_test():
+    """The names gallery.md shows are the names the browser tests save (a renamed picture would stay missing)."""
+    tests = " ".join(p.read_text(encoding="utf-8") for p in (ROOT / "tests" / "browser").glob("test_*.py"))
+    assert sorted(n for n in GALLERY_VIEWS if f'"{n}"' not in tests) == []
+
+
+def _from_tests_hook():
+    spec = importlib.util.spec_from_file_location("from_tests", ROOT / "docs/hooks/from_tests.py")
+    hook = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(hook)
+    return hook
+
+
+def test_the_docs_use_an_executed_notebook_only_while_its_cells_match_the_notebook(tmp_path, monkeypatch):
+    monkeypatch.setenv("REFLECTNB_DOCS_FROM_TESTS", str(tmp_path))
+    hook, plain = _from_tests_hook(), ROOT / "notebooks" / "00-quickstart.ipynb"
+    assert hook.executed_copy(plain) is None  # nothing left by the browser tests: the bare notebook
+    nb = json.loads(plain.read_text(encoding="utf-8"))
+    code = next(c for c in nb["cells"] if c["cell_type"] == "code")
+    code["outputs"] = [{"output_type": "stream", "name": "stdout", "text": "ran\n"}]
+    (tmp_path / "notebooks").mkdir()
+    copy = tmp_path / "notebooks" / plain.name
+    copy.write_text(json.dumps(nb), encoding="utf-8")
+    assert hook.executed_copy(plain) == copy
+    code["source"] = "print('edited since the run')"
+    copy.write_text(json.dumps(nb), encoding="utf-8")
+    assert hook.executed_copy(plain) is None  # a stale copy is never shown

@@ -87,7 +87,7 @@ def test_an_empty_task_set_is_refused():
 
 
 def test_an_unknown_method_is_refused_before_the_model_loads():
-    with pytest.raises(OptionError, match="unknown method 'reflexion'; known methods: baseline, self_consistency"):
+    with pytest.raises(OptionError, match="unknown method 'reflexion'; known methods: baseline, reflect, critique"):
         compare(ROWS, ["baseline", "reflexion"], model="no-such-model")
 
 

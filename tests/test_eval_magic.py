@@ -8,7 +8,7 @@ from reflectnb.errors import CapabilityError
 
 from reflectnb.backends.scripted import ScriptedBackend
 from reflectnb.errors import OptionError
-from reflectnb.evaluate.magic import parse_eval_line, reflect_eval, reflect_eval_parser
+from reflectnb.magics.evaluate import parse_eval_line, reflect_eval, reflect_eval_parser
 
 ROWS = [{"question": f"What is {i} + {i}?", "answer": str(2 * i)} for i in range(3)]
 
@@ -97,8 +97,8 @@ def test_options_on_the_line_win_over_config(ip):
 @pytest.mark.parametrize("line, match", [
     ("qs --bogus 3", r"%reflect_eval: unrecognized arguments: --bogus 3  \(see `%reflect_eval\?` for the options\)"),
     ("qs --batch-size 0", "argument --batch-size: must be a positive integer, got 0"),
-    ("qs --methods 'baseline, reflexion'", "unknown method 'reflexion'; known methods: baseline, self_consistency"),
-    ("qs --methods 'reflect(round=2)'", r"method 'reflect' has no option\(s\) \['round'\]; its options: "),
+    ("qs --methods 'baseline, reflexion'", "unknown method 'reflexion'; known methods: baseline, reflect, critique"),
+    ("qs --methods 'reflect(round=2)'", r"method 'reflect\(round=2\)': no option 'round'; its options: rounds"),
 ])
 def test_a_wrong_option_or_an_unknown_method_is_a_one_line_usage_error(ip, line, match):
     from IPython.core.error import UsageError

@@ -25,18 +25,21 @@ def run(method: str, replies):
     return outcome, model, recorder
 
 
-def test_the_known_methods():
-    assert METHODS == ("baseline", "self_consistency", "reflect", "critique", "debate")
+def test_the_known_methods_are_the_strategies_registered_for_evaluation():
+    from reflectnb.strategies.spec import strategies
+
+    assert tuple(METHODS) == tuple(strategies("eval"))
+    assert {"baseline", "self_consistency", "reflect", "critique", "debate", "best_of_n"} <= set(METHODS)
 
 
 def test_a_method_name_that_does_not_exist_lists_the_known_ones():
-    with pytest.raises(OptionError, match="unknown method 'reflexion'; known methods: baseline, self_consistency, "
-                                          "reflect, critique, debate"):
+    with pytest.raises(OptionError, match="unknown method 'reflexion'; known methods: baseline, reflect, critique, "
+                                          "debate, self_consistency"):
         parse_methods(["baseline", "reflexion"])
 
 
 @pytest.mark.parametrize("spec, match", [
-    ("reflect(depth=2)", r"method 'reflect' has no option\(s\) \['depth'\]"),
+    ("reflect(depth=2)", r"method 'reflect\(depth=2\)': no option 'depth'; its options: rounds, history"),
     ("reflect(rounds=0)", "`rounds` must be a positive integer, got 0"),
     ("reflect(2)", r"cannot read method 'reflect\(2\)': options must be given by name"),
     ("reflect(rounds=x)", "`rounds` must be a positive integer, got 'x'"),
@@ -90,8 +93,9 @@ def test_self_consistency_votes_over_samples_at_its_own_temperature():
     assert outcome.round_answers == ["4"] and outcome.tokens == 12
     assert len(model.calls) == 1 and len(model.calls[0].prompts) == 3
     assert model.calls[0].params.temperature == 0.7 and model.calls[0].params.seed == 3
-    assert [s.attributes["parsed_answer"] for s in recorder.steps] == ["4", "5", "4.0"]
-    assert outcome.final_text == "majority of 3: '4' (votes {'4': 2, '5': 1})"
+    samples = {n.node_id: n for n in recorder.nodes if n.node_id > 0}  # the latest report of each node
+    assert [samples[i].attributes["extracted_answer"] for i in sorted(samples)] == ["4", "5", "4.0"]
+    assert outcome.final_text == "4"
 
 
 def test_self_consistency_is_the_tree_searchs_self_consistency_on_the_items_prompt(monkeypatch):
@@ -105,8 +109,8 @@ def test_self_consistency_is_the_tree_searchs_self_consistency_on_the_items_prom
 
 
 def test_self_consistency_at_temperature_zero_is_refused_before_anything_runs():
-    with pytest.raises(OptionError, match=r"`temperature` must be a number > 0 .*got 0"):
-        parse_method("self_consistency(temperature=0)")
+    with pytest.raises(OptionError, match=r"`sample_temperature` must be a number > 0, got 0"):
+        parse_method("self_consistency(sample_temperature=0)")
 
 
 def test_reflect_keeps_each_rounds_answer_and_an_early_stop_keeps_the_last():

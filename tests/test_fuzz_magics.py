@@ -35,9 +35,9 @@ from reflectnb.backends.scripted import ScriptedBackend
 from reflectnb.decoding.parse import parse_schedule
 from reflectnb.decoding.schedules import KINDS, Schedule
 from reflectnb.errors import ReflectnbError
-from reflectnb.evaluate.magic import reflect_eval_parser
-from reflectnb.magic_options import PARSERS
-from reflectnb.store.sql_magic import parser as sql_parser
+from reflectnb.magics.evaluate import reflect_eval_parser
+from reflectnb.magics.options import PARSERS
+from reflectnb.magics.sql import parser as sql_parser
 
 ON_DEMAND = "REFLECTNB_FUZZ_EXAMPLES" in os.environ  # then random examples; in CI the same ones each run
 EXAMPLES = int(os.environ.get("REFLECTNB_FUZZ_EXAMPLES", "60"))

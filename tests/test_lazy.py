@@ -6,7 +6,7 @@ import importlib
 
 import pytest
 
-PACKAGES = ["reflectnb", "reflectnb.decoding", "reflectnb.decoding.controllers", "reflectnb.evaluate"]
+PACKAGES = ["reflectnb", "reflectnb.decoding", "reflectnb.controllers", "reflectnb.evaluate"]
 
 
 @pytest.mark.parametrize("package", PACKAGES)

@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from reflectnb.backends.base import GenerationInterrupted, GenerationParams
+from reflectnb.backends.local import stop_ids
 from reflectnb.errors import CapabilityError, ModelNotFoundError, OptionError
 from reflectnb.trace import Message
 
@@ -41,7 +42,7 @@ def plain_generate(backend, prompt, n):
         out = backend.model.generate(**inputs, max_new_tokens=n, do_sample=False,
                                      pad_token_id=backend.tokenizer.pad_token_id)
     new = out[0, inputs["input_ids"].shape[1]:].tolist()
-    return [t for t in new if t not in backend._stop_ids()]
+    return [t for t in new if t not in stop_ids(backend.model, backend.tokenizer)]
 
 
 def test_greedy_output_equals_plain_model_generate_token_for_token(exact_backend):

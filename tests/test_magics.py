@@ -10,7 +10,7 @@ from IPython.core.error import UsageError
 from magic_shell import clean_shell
 
 from reflectnb.errors import OptionError
-from reflectnb.magic_options import fill_cell, parse_line
+from reflectnb.magics.options import fill_cell, parse_line
 
 
 @pytest.fixture()

@@ -124,11 +124,11 @@ def test_output_names_that_are_not_python_variables_are_refused(ip, name):
 
 @pytest.mark.parametrize("line, message", [
     ("--method mad --agents 3", "%%debate: --agents applies to --method du only; MAD has three fixed roles "
-                                "(affirmative, negative, moderator): give them models with --models a,b,c"),
+                                "(affirmative, negative, moderator): give them models with --models"),
     ("--method mad --aggregator judge", "%%debate: --aggregator applies to --method du only"),
     ("--models ''", "%%debate: --models '' has an empty entry; give comma-separated model names or variables"),
     ("--models bot,,bot", "%%debate: --models 'bot,,bot' has an empty entry"),
-    ("--method mad --models bot,bot", "%%debate --method mad: --models takes 1 model, or 3 (affirmative, negative, "
+    ("--method mad --models bot,bot", "%%debate: --method mad: --models takes 1 model, or 3 (affirmative, negative, "
                                       "moderator); got 2"),
     ("-m bot --models bot,bot", "%%debate: give -m (one model for every agent) or --models (one per agent), not both"),
 ])

@@ -10,7 +10,7 @@ from IPython.core.interactiveshell import InteractiveShell
 from reflectnb.errors import OptionError, ReflectnbError
 from reflectnb.store import QueryError, open_store, sql
 from reflectnb.store.queries import bind_braces
-from reflectnb.store.sql_magic import chart, reflect_sql, split_line
+from reflectnb.magics.sql import chart, reflect_sql, split_line
 from reflectnb.trace import Step
 
 HOSTILE = "'; DROP TABLE runs; --"
@@ -122,8 +122,9 @@ def test_the_magic_names_a_missing_variable(ip):
 
 
 def test_unknown_options_and_sql_on_a_cell_magic_line_are_errors(store):
-    with pytest.raises(OptionError, match="unrecognized arguments: --bogus"):
+    with pytest.raises(OptionError) as bad:  # worded like every other magic's bad option (one OptionParser)
         reflect_sql("--bogus SELECT 1", None, {})
+    assert str(bad.value) == "%reflect_sql: unrecognized arguments: --bogus  (see `%reflect_sql?` for the options)"
     with pytest.raises(OptionError, match="put the SQL in the cell"):
         reflect_sql("SELECT 1", "SELECT 2", {})
 

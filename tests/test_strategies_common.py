@@ -11,7 +11,7 @@ import pytest
 from reflectnb.backends.base import GenerationInterrupted
 from reflectnb.backends.scripted import ScriptedBackend
 from reflectnb.errors import OptionError
-from reflectnb.strategies import critique, debate_du, debate_mad, reflect
+from reflectnb.strategies import RunContext, critique, debate_du, debate_mad, reflect
 from reflectnb.strategies.results import DF_COLUMNS
 from reflectnb.strategies.templates import TemplateSpec, placeholders, resolve_templates
 from reflectnb.trace import ListRecorder
@@ -27,7 +27,7 @@ def test_reflect_interrupted_mid_loop_keeps_earlier_steps_and_the_partial_one():
     model = ScriptedBackend(["y0", "f1", "y1", ScriptedBackend.interrupt("half of f2")])
     recorder = ListRecorder()
     with pytest.raises(KeyboardInterrupt) as info:
-        reflect(model, "t", rounds=3, recorder=recorder)
+        reflect(RunContext(model, recorder=recorder), "t", rounds=3)
     assert [s.kind for s in recorder.steps] == ["draft", "feedback", "refine", "feedback"]
     assert recorder.steps[-1].attributes == {"interrupted": True} and recorder.steps[-1].text == "half of f2"
     partial = info.value.partial
@@ -37,15 +37,15 @@ def test_reflect_interrupted_mid_loop_keeps_earlier_steps_and_the_partial_one():
 def test_an_interrupt_with_nothing_generated_records_no_empty_step():
     recorder = ListRecorder()
     with pytest.raises(KeyboardInterrupt) as info:
-        reflect(ScriptedBackend(["y0", KeyboardInterrupt()]), "t", recorder=recorder)
+        reflect(RunContext(ScriptedBackend(["y0", KeyboardInterrupt()]), recorder=recorder), "t")
     assert isinstance(info.value, GenerationInterrupted)
     assert [s.kind for s in recorder.steps] == ["draft"] and info.value.partial.interrupted
 
 
-def test_the_partial_result_replaces_the_backends_generations_and_keeps_its_deprecated_name():
+def test_the_partial_result_replaces_the_backends_generations_under_the_one_name_partial():
     with pytest.raises(GenerationInterrupted) as info:
         reflect(ScriptedBackend(["y0", ScriptedBackend.interrupt("half")]), "t")
-    assert info.value.partial.answers == ["y0"] and info.value.partial_result is info.value.partial
+    assert info.value.partial.answers == ["y0"] and not hasattr(info.value, "partial_result")
 
 
 def test_an_interrupted_traced_generate_carries_its_partial_generations_with_the_run_id(trace_file):
@@ -55,6 +55,17 @@ def test_an_interrupted_traced_generate_carries_its_partial_generations_with_the
         reflectnb.generate(["a", "b"], model=ScriptedBackend(["done", ScriptedBackend.interrupt("half")]))
     run_ids = {g.run_id for g in info.value.partial}
     assert [g.text for g in info.value.partial] == ["done", "half"] and len(run_ids) == 1 and None not in run_ids
+
+
+def test_settings_a_backend_cannot_honour_are_refused_by_its_generate_before_any_reply_or_step():
+    from reflectnb.backends.base import GenerationParams
+    from reflectnb.errors import CapabilityError
+
+    backend, recorder = ScriptedBackend(["y0"]), ListRecorder()
+    params = GenerationParams(logits_processors=(object(),))
+    with pytest.raises(CapabilityError, match="the 'scripted' backend cannot apply logits processors"):
+        reflect(RunContext(backend, params=params, recorder=recorder), "t")
+    assert backend.calls == [] and recorder.steps == []
 
 
 def test_a_plain_keyboard_interrupt_from_a_callback_still_carries_the_partial_result():
@@ -69,7 +80,7 @@ def test_a_plain_keyboard_interrupt_from_a_callback_still_carries_the_partial_re
 def test_critique_interrupted_during_the_critic_keeps_the_answer():
     recorder = ListRecorder()
     with pytest.raises(KeyboardInterrupt):
-        critique(ScriptedBackend(["a0", ScriptedBackend.interrupt("Step 1: corr")]), "Q", recorder=recorder)
+        critique(RunContext(ScriptedBackend(["a0", ScriptedBackend.interrupt("Step 1: corr")]), recorder=recorder), "Q")
     assert [(s.kind, s.attributes.get("interrupted")) for s in recorder.steps] == [("answer", None),
                                                                                    ("critique", True)]
 
@@ -78,7 +89,7 @@ def test_mad_interrupted_in_round_two_keeps_round_one():
     model = ScriptedBackend({"moderator": [NO], "": ["a1", "n1", KeyboardInterrupt()]})
     recorder = ListRecorder()
     with pytest.raises(KeyboardInterrupt) as info:
-        debate_mad(model, "t", recorder=recorder)
+        debate_mad(RunContext(model, recorder=recorder), "t")
     assert [s.agent for s in recorder.steps] == ["affirmative", "negative", "moderator"]
     assert info.value.partial.rounds == 2
 
@@ -87,7 +98,7 @@ def test_du_interrupted_inside_a_batch_records_the_rows_already_produced():
     model = ScriptedBackend(["A0", "B0", "A1", ScriptedBackend.interrupt("B1 so far")])
     recorder = ListRecorder()
     with pytest.raises(KeyboardInterrupt) as info:
-        debate_du(model, "Q", n_agents=2, rounds=2, recorder=recorder)
+        debate_du(RunContext(model, recorder=recorder), "Q", n_agents=2, rounds=2)
     assert [(s.text, s.attributes.get("interrupted")) for s in recorder.steps] == [
         ("A0", None), ("B0", None), ("A1", True), ("B1 so far", True)]
     assert info.value.partial.stop_reason == "interrupted"

@@ -6,7 +6,7 @@ import pytest
 
 from reflectnb.backends.scripted import ScriptedBackend
 from reflectnb.errors import OptionError
-from reflectnb.strategies import critique, parse_critique
+from reflectnb.strategies import RunContext, critique, parse_critique
 from reflectnb.trace import ListRecorder
 
 SOLUTION = "Let's break it down step by step:\nx = 2\ny = x + 3 = 6\nz = y - 1 = 5\nThe answer is 5"
@@ -60,11 +60,17 @@ def test_the_first_verdict_for_a_step_number_wins():
     assert verdicts("Step 1: correct\nStep 1: wrong")[0][0] is True
 
 
+def test_a_critic_named_in_the_context_judges_when_no_critic_keyword_is_given():
+    actor, critic = ScriptedBackend(["2+2=5\nThe answer is 5", "2+2=4"]), ScriptedBackend(["Step 1: incorrect"])
+    critique(RunContext(actor, models={"critic": critic}), "What is 2+2?")
+    assert (len(actor.calls), len(critic.calls)) == (2, 1)
+
+
 def test_the_loop_answers_critiques_and_revises_in_that_order_with_linked_steps():
     model = ScriptedBackend(["x = 2\nThe answer is 5", "Step 1: correct\nStep 2: incorrect - 4",
                              "x = 2\nThe answer is 4"])
     recorder = ListRecorder()
-    result = critique(model, "What is 2+2?", recorder=recorder)
+    result = critique(RunContext(model, recorder=recorder), "What is 2+2?")
     assert [(s.kind, s.agent, s.round, s.parent) for s in recorder.steps] == [
         ("answer", "actor", 0, None), ("critique", "critic", 1, 0), ("revise", "actor", 1, 1)]
     assert (result.answer, result.stop_reason, result.first_wrong_step) == ("x = 2\nThe answer is 4", "max_rounds", 1)
@@ -115,8 +121,8 @@ def test_always_policy_revises_even_when_the_critic_approves():
 
 def test_each_step_verdict_is_reported_as_a_score_on_the_critique_step():
     recorder = ListRecorder()
-    critique(ScriptedBackend(["a\nb", "Step 1: correct\nStep 2: wrong - no\nFinal answer: wrong", "c"]), "Q",
-             recorder=recorder)
+    model = ScriptedBackend(["a\nb", "Step 1: correct\nStep 2: wrong - no\nFinal answer: wrong", "c"])
+    critique(RunContext(model, recorder=recorder), "Q")
     assert [(s.name, s.value, s.label, s.target_step) for s in recorder.scores] == [
         ("step_correct", 1.0, "step 1: correct", 1), ("step_correct", 0.0, "step 2: incorrect", 1),
         ("final_correct", 0.0, None, 1)]

@@ -6,7 +6,7 @@ import pytest
 
 from reflectnb.backends.scripted import ScriptedBackend
 from reflectnb.errors import OptionError
-from reflectnb.strategies import debate_du, debate_mad, majority, parse_verdict
+from reflectnb.strategies import RunContext, debate_du, debate_mad, majority, parse_verdict
 from reflectnb.trace import ListRecorder
 
 YES = '{"Whether there is a preference": "Yes", "Supported Side": "Negative", "Reason": "r", "debate_answer": "4"}'
@@ -33,7 +33,7 @@ def test_a_moderator_decision_in_round_one_costs_exactly_three_calls():
 def test_mad_speaks_affirmative_negative_moderator_each_round_with_linked_steps():
     recorder = ListRecorder()
     model = mad_model([NO, YES], ["a1", "n1", "a2", "n2"])
-    debate_mad(model, "topic", recorder=recorder)
+    debate_mad(RunContext(model, recorder=recorder), "topic")
     assert [(s.agent, s.round, s.parent) for s in recorder.steps] == [
         ("affirmative", 0, None), ("negative", 0, 0), ("moderator", 0, 1),
         ("affirmative", 1, 1), ("negative", 1, 3), ("moderator", 1, 4)]
@@ -61,7 +61,7 @@ def test_no_decision_after_max_rounds_calls_the_judge_twice_and_takes_its_answer
     judge = ["candidates: 4 or 5", '{"Reason": "sum", "debate_answer": "4"}']
     model = mad_model([NO, NO], ["a1", "n1", "a2", "n2"], judge=judge)
     recorder = ListRecorder()
-    result = debate_mad(model, "topic", max_rounds=2, recorder=recorder)
+    result = debate_mad(RunContext(model, recorder=recorder), "topic", max_rounds=2)
     assert (result.answer, result.stop_reason, len(model.prompts)) == ("4", "judge", 8)
     assert [s.attributes.get("turn") for s in recorder.steps[-2:]] == ["candidates", "final"]
     assert "a2" in model.prompts[6][-1].content and result.judge == {"Reason": "sum", "debate_answer": "4"}
@@ -83,14 +83,14 @@ def test_a_preference_without_an_answer_takes_the_supported_sides_last_argument(
 def test_repaired_moderator_json_is_used_and_flagged_on_the_step():
     recorder = ListRecorder()
     sloppy = "Here you go: {'Whether there is a preference': 'Yes', 'debate_answer': '4',} Thanks!"
-    result = debate_mad(mad_model([sloppy], ["a", "n"]), "t", recorder=recorder)
+    result = debate_mad(RunContext(mad_model([sloppy], ["a", "n"]), recorder=recorder), "t")
     assert result.answer == "4" and recorder.steps[2].attributes["json_repaired"] is True
 
 
 def test_unreadable_moderator_json_falls_back_to_no_preference_and_records_the_error():
     recorder = ListRecorder()
     model = mad_model(["I prefer the negative side.", YES], ["a1", "n1", "a2", "n2"])
-    result = debate_mad(model, "t", recorder=recorder)
+    result = debate_mad(RunContext(model, recorder=recorder), "t")
     assert recorder.steps[2].attributes["json_error"] == "no {...} object in the reply"
     assert result.rounds == 2 and result.verdicts[0]["Whether there is a preference"] == "No"
 
@@ -109,7 +109,7 @@ def test_moderator_json_is_read_loosely(text, preference, answer, attrs):
 
 def test_roles_may_use_different_backends():
     debaters, moderator = ScriptedBackend(["a", "n"]), ScriptedBackend([YES])
-    debate_mad({"affirmative": debaters, "negative": debaters, "moderator": moderator}, "t")
+    debate_mad(moderator, "t", roles={"affirmative": debaters, "negative": debaters, "moderator": moderator})
     assert (len(debaters.prompts), len(moderator.prompts)) == (2, 1)
 
 
@@ -123,7 +123,7 @@ def test_roles_may_use_different_backends():
 ])
 def test_bad_mad_options_name_the_value(arg, kwargs, message):
     with pytest.raises(OptionError, match=message):
-        debate_mad(arg, "t", **kwargs)
+        debate_mad(ScriptedBackend([]), "t", roles=arg, **kwargs)
 
 
 # -- Du et al. --------------------------------------------------------------------------------------------------
@@ -152,7 +152,7 @@ def test_every_agents_history_has_two_messages_per_round():
 
 def test_du_steps_link_each_update_to_the_agents_previous_answer_and_list_what_it_saw():
     recorder = ListRecorder()
-    debate_du(ScriptedBackend([f"x{i}" for i in range(6)]), "Q", n_agents=3, rounds=2, recorder=recorder)
+    debate_du(RunContext(ScriptedBackend([f"x{i}" for i in range(6)]), recorder=recorder), "Q", n_agents=3, rounds=2)
     updates = recorder.steps[3:]
     assert [(s.agent, s.parent, s.attributes["saw"]) for s in updates] == [
         ("agent 1", 0, [1, 2]), ("agent 2", 1, [0, 2]), ("agent 3", 2, [0, 1])]
@@ -201,7 +201,7 @@ def test_the_judge_aggregator_asks_one_more_call_with_every_final_answer():
 
 def test_agents_on_different_backends_are_batched_per_backend():
     big, small = ScriptedBackend(["b1", "b2", "b3", "b4"]), ScriptedBackend(["s1", "s2"])
-    result = debate_du({"alice": big, "bob": small, "carol": big}, "Q", rounds=2)
+    result = debate_du(big, "Q", models={"alice": big, "bob": small, "carol": big}, rounds=2)
     assert [len(c.prompts) for c in big.calls] == [2, 2] and [len(c.prompts) for c in small.calls] == [1, 1]
     assert result.agents == ["alice", "bob", "carol"]
     assert [s.agent for s in result.steps[:3]] == ["alice", "carol", "bob"]
@@ -214,9 +214,16 @@ def test_a_backend_that_cannot_batch_gets_one_prompt_per_call():
     assert [len(c.prompts) for c in model.calls] == [1, 1, 1, 1]
 
 
+def test_without_answer_fn_agents_vote_with_the_contexts_answer_rule():
+    model = ScriptedBackend(["Seven", "seven", "Five"])
+    result = debate_du(RunContext(model, answer=lambda text: text.lower()), "Q", n_agents=3, rounds=1)
+    assert (result.answer, result.votes) == ("seven", {"seven": 2, "five": 1})
+
+
 def test_on_turn_is_told_which_agents_the_rows_of_each_batch_are():
     turns = []
-    debate_du(ScriptedBackend([f"x{i}" for i in range(4)]), "Q", n_agents=2, rounds=2, on_turn=turns.append)
+    ctx = RunContext(ScriptedBackend([f"x{i}" for i in range(4)]), on_turn=turns.append)
+    debate_du(ctx, "Q", n_agents=2, rounds=2)
     assert [(t.kind, t.round, t.agents) for t in turns] == [("answer", 0, ("agent 1", "agent 2")),
                                                             ("update", 1, ("agent 1", "agent 2"))]
 
@@ -232,4 +239,4 @@ def test_on_turn_is_told_which_agents_the_rows_of_each_batch_are():
 ])
 def test_bad_du_options_name_the_value(backends, kwargs, message):
     with pytest.raises(OptionError, match=message):
-        debate_du(backends, "Q", **kwargs)
+        debate_du(ScriptedBackend([]), "Q", models=backends, **kwargs)

@@ -7,7 +7,7 @@ import pytest
 from reflectnb.backends.base import GenerationParams
 from reflectnb.backends.scripted import ScriptedBackend
 from reflectnb.errors import OptionError
-from reflectnb.strategies import reflect
+from reflectnb.strategies import RunContext, reflect
 from reflectnb.trace import ListRecorder
 
 
@@ -25,7 +25,7 @@ def test_feedback_stop_on_the_first_round_costs_one_feedback_and_keeps_the_draft
 def test_never_satisfied_runs_every_round_as_feedback_then_refine():
     model = ScriptedBackend(["y0", "f1", "y1", "f2", "y2", "f3", "y3"])
     recorder = ListRecorder()
-    result = reflect(model, "task", rounds=3, recorder=recorder)
+    result = reflect(RunContext(model, recorder=recorder), "task", rounds=3)
     assert [s.kind for s in recorder.steps] == ["draft"] + ["feedback", "refine"] * 3
     assert [s.round for s in recorder.steps] == [0, 1, 1, 2, 2, 3, 3]
     assert (result.answer, result.stop_reason, result.answers) == ("y3", "max_rounds", ["y0", "y1", "y2", "y3"])
@@ -33,7 +33,7 @@ def test_never_satisfied_runs_every_round_as_feedback_then_refine():
 
 def test_steps_link_feedback_to_its_answer_and_refinement_to_its_feedback():
     recorder = ListRecorder()
-    reflect(ScriptedBackend(["y0", "f1", "y1", "f2", "y2"]), "task", rounds=2, recorder=recorder)
+    reflect(RunContext(ScriptedBackend(["y0", "f1", "y1", "f2", "y2"]), recorder=recorder), "task", rounds=2)
     assert [s.parent for s in recorder.steps] == [None, 0, 1, 2, 3]
     assert all(s.generation is not None and s.generation.text == s.text for s in recorder.steps)
 
@@ -77,7 +77,7 @@ def test_an_empty_stop_marker_switches_feedback_stop_off():
 def test_a_verifier_that_accepts_the_draft_stops_before_any_feedback():
     model = ScriptedBackend(["42"])
     recorder = ListRecorder()
-    result = reflect(model, "t", stop_fn=lambda a: a == "42", recorder=recorder)
+    result = reflect(RunContext(model, recorder=recorder), "t", stop_fn=lambda a: a == "42")
     assert (result.stop_reason, len(model.prompts)) == ("verifier", 1)
     assert [(s.name, s.value, s.target_step) for s in recorder.scores] == [("verifier", 1.0, 0)]
 
@@ -110,7 +110,7 @@ def test_a_stop_fn_returning_neither_bool_nor_number_is_an_option_error():
 def test_a_tone_is_written_into_the_feedback_prompt(tone, phrase):
     model = ScriptedBackend(["y0", "f", "y1"])
     recorder = ListRecorder()
-    reflect(model, "t", rounds=1, tone=tone, recorder=recorder)
+    reflect(RunContext(model, recorder=recorder), "t", rounds=1, tone=tone)
     assert phrase in user_text(model.prompts[1])
     assert phrase in recorder.steps[1].attributes["tone"]
 
@@ -140,7 +140,6 @@ def test_an_unknown_single_word_tone_lists_the_known_ones():
     ({"templates": {"draft": "Do {task} in {json"}}, r"template 'draft' is not a valid template"),
     ({"templates": {"drafts": "{task}"}}, r"unknown template 'drafts' for reflect"),
     ({"tone": "strict", "templates": {"feedback": "Judge {draft}"}}, r"needs the placeholder \{tone\}"),
-    ({"params": {"temperature": 1}}, r"`params` must be a GenerationParams"),
 ])
 def test_bad_options_raise_before_any_generation(kwargs, message):
     model = ScriptedBackend([])
@@ -163,14 +162,29 @@ def test_a_system_template_adds_a_system_message_to_every_call():
 
 def test_params_reach_the_backend_and_the_result():
     model = ScriptedBackend(["one two three", "STOP"])
-    result = reflect(model, "t", params=GenerationParams(max_new_tokens=2))
+    result = reflect(RunContext(model, params=GenerationParams(max_new_tokens=2)), "t")
     assert result.answers == ["one two"] and result.params["max_new_tokens"] == 2
     assert result.steps[0].generation.finish_reason == "length"
 
 
+def test_a_model_that_is_not_a_backend_is_refused_with_how_to_get_one():
+    message = r"the model must be a Backend \(e.g. reflectnb.load_model\('smollm2-135m'\)\), got str"
+    with pytest.raises(OptionError, match=message):
+        reflect("smollm2-135m", "t")
+
+
+def test_a_stop_request_ends_the_loop_at_the_next_token_and_keeps_what_was_made():
+    ctx = RunContext(ScriptedBackend(["y0", "good enough", "y1", "STOP"]), recorder=ListRecorder())
+    ctx.on_token = lambda event: ctx.stop.request() if event.text == " enough" else None
+    with pytest.raises(KeyboardInterrupt) as info:
+        reflect(ctx, "t", rounds=3)
+    assert info.value.partial.stop_reason == "interrupted" and info.value.partial.answers == ["y0"]
+    assert [s.kind for s in ctx.recorder.steps] == ["draft"] and len(ctx.recorder.tokens) == 3
+
+
 def test_tokens_stream_live_to_on_token_and_the_recorder():
     seen, recorder = [], ListRecorder()
-    reflect(ScriptedBackend(["a b", "STOP"]), "t", on_token=seen.append, recorder=recorder)
+    reflect(RunContext(ScriptedBackend(["a b", "STOP"]), on_token=seen.append, recorder=recorder), "t")
     assert [e.text for e in seen] == ["a", " b", "STOP"] and len(recorder.tokens) == 3
 
 

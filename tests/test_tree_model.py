@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from reflectnb.backends.base import GenerationParams
+from reflectnb.strategies import RunContext
 from reflectnb.strategies.tree import Task, TreeResult, mcts, tot_bfs
 from reflectnb.trace import ListRecorder
 
@@ -28,8 +29,8 @@ def assert_well_formed(result: TreeResult, recorder: ListRecorder) -> None:
 
 def test_tot_bfs_runs_on_the_embedded_model(smol_backend):
     recorder = ListRecorder()
-    result = tot_bfs(smol_backend, Task("What is 12 + 7?"), depth=2, branch=2, beam=2, generate="sample",
-                     n_evaluate=1, params=GEN, value_params=VALUE, recorder=recorder)
+    result = tot_bfs(RunContext(smol_backend, recorder=recorder), Task("What is 12 + 7?"), depth=2, branch=2, beam=2,
+                     generate="sample", n_evaluate=1, params=GEN, value_params=VALUE)
     assert_well_formed(result, recorder)
     layer1 = result.children(0)
     assert 1 <= len(layer1) <= 2 and all(n.iteration == 1 for n in layer1)
@@ -39,8 +40,8 @@ def test_tot_bfs_runs_on_the_embedded_model(smol_backend):
 
 def test_mcts_runs_on_the_embedded_model(smol_backend):
     recorder = ListRecorder()
-    result = mcts(smol_backend, Task("What is 12 + 7?"), iterations=2, branch=2, depth=2, roll_forward_steps=1,
-                  n_evaluate=1, params=GEN, value_params=VALUE, recorder=recorder)
+    result = mcts(RunContext(smol_backend, recorder=recorder), Task("What is 12 + 7?"), iterations=2, branch=2,
+                  depth=2, roll_forward_steps=1, n_evaluate=1, params=GEN, value_params=VALUE)
     assert_well_formed(result, recorder)
     assert result.nodes[0].visits == 2 and 1 <= len(result.children(0)) <= 2
     assert all(0.0 <= n.value <= 1.0 for n in result.nodes)

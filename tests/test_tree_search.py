@@ -9,6 +9,7 @@ import pytest
 from reflectnb.backends.base import GenerationParams
 from reflectnb.backends.scripted import ScriptedBackend
 from reflectnb.errors import OptionError
+from reflectnb.strategies import RunContext
 from reflectnb.strategies.tree import (Task, TreeResult, VerifierError, best_of_n, mcts, nodes_from_rows,
                                        self_consistency, tot_bfs, tot_dfs, tree_search)
 from reflectnb.trace import ListRecorder
@@ -61,6 +62,23 @@ def step_of(result, text):
 
 
 # -- ToT BFS -----------------------------------------------------------------------------------------------
+
+def test_a_search_samples_at_its_own_temperature_unless_given_the_contexts_params():
+    ctx = RunContext(toy_backend(), params=GenerationParams(temperature=0, max_new_tokens=40))
+    own = tot_bfs(ctx, Toy(), depth=1, beam=1, n_evaluate=1)
+    given = tot_bfs(ctx, Toy(), depth=1, beam=1, n_evaluate=1, params=ctx.params)
+    assert (own.options["params"]["temperature"], own.options["params"]["max_new_tokens"]) == (0.7, 96)
+    assert (given.options["params"]["temperature"], given.options["params"]["max_new_tokens"]) == (0, 40)
+
+
+def test_a_stop_request_ends_a_search_at_the_next_token_with_the_tree_so_far():
+    ctx = RunContext(toy_backend(), recorder=ListRecorder())
+    ctx.on_token = lambda event: ctx.stop.request() if ctx.recorder.nodes and len(ctx.recorder.tokens) > 8 else None
+    with pytest.raises(KeyboardInterrupt) as info:
+        tot_bfs(ctx, Toy(), depth=2, beam=2, n_evaluate=1)
+    partial = info.value.partial
+    assert partial.stop_reason == "interrupted" and len(partial.nodes) >= 1 and len(ctx.recorder.tokens) == 9
+
 
 def test_bfs_generates_each_layer_in_one_call_and_evaluates_it_in_one_call():
     model = toy_backend()
@@ -147,7 +165,7 @@ def test_sample_selection_with_all_zero_values_still_fills_the_beam():
 
 def test_every_node_is_reported_and_re_reported_when_it_changes():
     recorder = ListRecorder()
-    result = tot_bfs(toy_backend(), Toy(), depth=2, beam=2, n_evaluate=1, recorder=recorder)
+    result = tot_bfs(RunContext(toy_backend(), recorder=recorder), Toy(), depth=2, beam=2, n_evaluate=1)
     reported = {n.node_id for n in recorder.nodes}
     assert reported == set(range(len(result.nodes)))
     a_reports = [n for n in recorder.nodes if n.text == "a"]
@@ -166,7 +184,7 @@ def test_node_reports_carry_parent_depth_iteration_and_prompt():
 
 def test_the_tree_rebuilt_from_reported_rows_equals_the_tree_in_memory():
     recorder = ListRecorder()
-    result = mcts(toy_backend(), Toy(), iterations=6, branch=2, n_evaluate=1, recorder=recorder)
+    result = mcts(RunContext(toy_backend(), recorder=recorder), Toy(), iterations=6, branch=2, n_evaluate=1)
     rows = [n.to_dict() for n in recorder.nodes]
     for row in rows:  # as the store will hand them back: attributes as JSON text, extra columns
         row["attributes"], row["run_id"] = json.dumps(row["attributes"]), "r1"
@@ -202,7 +220,7 @@ def test_the_html_view_escapes_model_text_and_draws_the_tree():
 def test_dfs_prunes_backtracks_and_stops_at_a_verified_answer():
     verify = lambda state: 1.0 if "Answer: B" in state else (0.0 if "c" in state or "1" in state else 0.7)
     recorder = ListRecorder()
-    result = tot_dfs(toy_backend(), Toy(), depth=3, verifier=verify, recorder=recorder)
+    result = tot_dfs(RunContext(toy_backend(), recorder=recorder), Toy(), depth=3, verifier=verify)
     order = list(dict.fromkeys(r.text for r in recorder.nodes if r.visits == 1))
     assert order == ["toy question", "a", "a2", "Answer: A2", "b", "Answer: B"]  # backtracks after A2 (0.7)
     assert step_of(result, "a1").status == "pruned" and step_of(result, "c").status == "expanded"  # never reached
@@ -239,8 +257,8 @@ def test_mcts_stops_when_a_node_reaches_the_end_gate():
 
 def test_mcts_backups_are_visit_weighted_means_and_visits_add_up():
     recorder = ListRecorder()
-    result = mcts(toy_backend(), Toy(), iterations=8, branch=2, end_gate=1.0, n_evaluate=1,
-                  prm=lambda q, s: 0.3 + 0.1 * s.count("\n"), recorder=recorder)
+    result = mcts(RunContext(toy_backend(), recorder=recorder), Toy(), iterations=8, branch=2, end_gate=1.0,
+                  n_evaluate=1, prm=lambda q, s: 0.3 + 0.1 * s.count("\n"))
     assert result.stop_reason == "iterations" and result.nodes[0].visits == 8
     for node in result.nodes:
         kids = result.children(node.node_id)
@@ -370,7 +388,8 @@ def test_a_failing_verifier_can_stop_the_search_with_a_clear_message():
     recorder = ListRecorder()
     with pytest.raises(VerifierError, match=r"the verifier function raised ZeroDivisionError: division by zero "
                                             r"on node 1 .*on_value_error='record'"):
-        tot_bfs(toy_backend(), Toy(), depth=2, verifier=lambda s: 1 / 0, on_value_error="raise", recorder=recorder)
+        tot_bfs(RunContext(toy_backend(), recorder=recorder), Toy(), depth=2, verifier=lambda s: 1 / 0,
+                on_value_error="raise")
     assert recorder.nodes[-1].attributes["value_error"].startswith("raised ZeroDivisionError")
 
 

@@ -86,11 +86,19 @@ def test_only_the_actors_answers_are_diffed_not_other_agents():
     assert "diff" not in view.steps[1]
 
 
-def test_a_stop_message_makes_the_next_token_raise_keyboard_interrupt():
+def test_a_stop_message_makes_the_run_contexts_next_token_raise_keyboard_interrupt():
+    from reflectnb.backends.scripted import ScriptedBackend
+    from reflectnb.strategies.context import RunContext
+
     view = LiveView(kind="generate")
+    ctx = RunContext(ScriptedBackend(["x"]), recorder=view)
+    ctx.stop.watch(view.stop_listener.requested, view.stop_listener.poll, view.stop_message)
+    ctx.token(tok("a", 0))  # no stop yet: the token passes
     view._on_front_end_message(view, {"type": "stop"}, [])
+    view.on_token(tok("b", 1))  # the view, a recorder, never raises
     with pytest.raises(KeyboardInterrupt, match="stopped from the live view"):
-        view.on_token(tok("x", 0))
+        ctx.token(tok("c", 2))
+    view.finish("interrupted")
     assert view.stop_requested is True
 
 

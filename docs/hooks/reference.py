@@ -1,7 +1,8 @@
 """MkDocs hook: pages made at build time from the code and the notebooks themselves.
 
 * ``reference/magics.md``: the magic reference, rendered from the magics' own
-  argparse parsers (:data:`reflectnb.magic_options.PARSERS`, the
+  argparse parsers (:data:`reflectnb.magics.options.PARSERS`: one per registered
+  strategy, made from its spec; the
   ``%reflect_sql`` parser and, where it exists, the ``%reflect_eval`` parser),
   the ``ReflectMagics`` class (line or cell magic) and its ``%config`` traits.
   Nothing in it is copied by hand, so it cannot drift from the code.
@@ -37,12 +38,12 @@ if str(ROOT) not in sys.path:
 
 def magic_factories() -> dict[str, Callable[[], argparse.ArgumentParser]]:
     """The function that builds each magic's option parser, by magic name."""
-    from reflectnb.magic_options import PARSERS
-    from reflectnb.store.sql_magic import parser as sql_parser
+    from reflectnb.magics.options import PARSERS
+    from reflectnb.magics.sql import parser as sql_parser
 
     factories = {**PARSERS, "reflect_sql": sql_parser}
     try:
-        factories["reflect_eval"] = importlib.import_module("reflectnb.evaluate.magic").reflect_eval_parser
+        factories["reflect_eval"] = importlib.import_module("reflectnb.magics.evaluate").reflect_eval_parser
     except (ImportError, AttributeError):
         pass
     return factories
@@ -54,10 +55,12 @@ def magic_parsers() -> dict[str, argparse.ArgumentParser]:
 
 
 def magic_kinds() -> dict[str, list[str]]:
-    """``{"reflect": ["cell"], "reflect_sql": ["line", "cell"], ...}`` from ``ReflectMagics``."""
+    """``{"reflect": ["cell"], "reflect_sql": ["line", "cell"], ...}``: every registered strategy's cell
+    magic, then the ``ReflectMagics`` class's own magics."""
     from reflectnb.magics import ReflectMagics
+    from reflectnb.strategies.spec import strategies
 
-    kinds: dict[str, list[str]] = {}
+    kinds: dict[str, list[str]] = {name: ["cell"] for name in strategies("magic")}
     for kind in ("line", "cell"):
         for name in ReflectMagics.magics.get(kind, {}):
             kinds.setdefault(name, []).append(kind)
@@ -70,8 +73,9 @@ def magic_reference_markdown() -> str:
     parsers = {name: make() for name, make in factories.items()}
     lines = ["# Magic reference", "",
              "Generated when the site is built from the magics' own option parsers "
-             "(`reflectnb.magic_options.PARSERS`, `reflectnb.store.sql_magic.parser()`, "
-             "`reflectnb.evaluate.magic.reflect_eval_parser()`) and the `ReflectMagics` class, so it always "
+             "(`reflectnb.magics.options.PARSERS`, one per registered strategy, made from its spec; "
+             "`reflectnb.magics.sql.parser()`, "
+             "`reflectnb.magics.evaluate.reflect_eval_parser()`) and the `ReflectMagics` class, so it always "
              "matches the code. A bad option makes a magic print a one-line error that names it.", "",
              "Load the extension first: `%load_ext reflectnb`.", "",
              "| magic | what it does |", "|---|---|"]

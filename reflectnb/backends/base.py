@@ -108,6 +108,9 @@ class Backend(abc.ABC):
     ) -> list[Generation]:
         """Generate one continuation per prompt, in the order given.
 
+        An implementation calls :meth:`check_params` first, before any model call:
+        it is the one place settings are checked (loops and searches do not repeat it).
+
         Parameters
         ----------
         prompts : list of str or list of list[Message]

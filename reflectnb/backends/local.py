@@ -11,8 +11,8 @@ in fp32. Both can be forced.
 
 Engines (``engine=``): ``"transformers"`` runs ``model.generate`` as described
 above. ``"fast"`` (the default on a CPU for Llama-style models) runs the same
-contract on a hand-written decode step (``engine.py``, ``engine_loop.py``): bf16
-weights where the CPU computes bf16 natively, a static KV cache, the KV cache of
+contract on a hand-written decode step (``engine.py``, ``engine_loop.py``): int8
+weights on AVX-512 loops (``cpu_gemv.py``; else bf16 / fp32), a static KV cache, the KV cache of
 the previous prompt's common prefix reused. It keeps the user's processors,
 transformers' warpers, streaming, stop strings, seeds and Ctrl-C; greedy output
 agrees with fp32 ``generate`` up to bf16 rounding (docs/engine.md has the
@@ -150,14 +150,13 @@ def check_engine(engine: str) -> str:
 
 
 def fast_dtype(requested: torch.dtype | None) -> torch.dtype:
-    """The fast engine's weight dtype: the one asked for, else bf16 where the CPU computes it natively.
-
-    Without AVX512-BF16 / AMX, bf16 matrix products are emulated and slower than
-    fp32, so the documented fallback is fp32.
-    """
+    """The fast engine's weight dtype: the one asked for, else ``engine.default_dtype`` (int8 where its
+    AVX-512 loops build, else bf16 where the CPU computes it natively, else fp32)."""
     if requested is not None:
         return requested
-    return torch.bfloat16 if _native_bf16() else torch.float32
+    from reflectnb.backends.engine import default_dtype
+
+    return default_dtype(_native_bf16())
 
 
 def _native_bf16() -> bool:
@@ -194,7 +193,7 @@ class LocalBackend(Backend):
         Token ids flagged ``is_reflection`` in the token trace.
     engine : ``"transformers"`` (default here) or ``"fast"``; see the module docstring.
     engine_dtype : torch.dtype, optional
-        The fast engine's weight dtype (default: bf16 where the CPU computes it natively).
+        The fast engine's weight dtype (default: ``engine.default_dtype``, int8 on an AVX-512 CPU).
     repetition_default : bool
         Whether the repetition stop is on when ``GenerationParams.repetition_stop`` is None.
 
@@ -227,14 +226,14 @@ class LocalBackend(Backend):
         from reflectnb.backends.engine_loop import FastGenerator
 
         engine = FastLlama(self.model, fast_dtype(dtype))
-        return FastGenerator(engine, self.tokenizer.pad_token_id, self._stop_ids())
+        return FastGenerator(engine, self.tokenizer.pad_token_id, stop_ids(self.model, self.tokenizer))
 
     @classmethod
     def from_pretrained(cls, path: str, name: str | None = None, device=None, dtype=None,
                         fast_tokenizer: bool = False, engine: str | None = None,
                         repetition_default: bool = False) -> "LocalBackend":
         """Load ``path``. The model loads in ``dtype`` (default fp32 on a CPU); the fast
-        engine computes in ``dtype`` when one is given, else in bf16 where the CPU has it."""
+        engine computes in ``dtype`` when one is given, else in ``engine.default_dtype``."""
         engine = check_engine(engine) if engine is not None else None
         tokenizer, model = load_pretrained(path, device, dtype, fast_tokenizer)
         engine_dtype = next(model.parameters()).dtype if dtype is not None else None
@@ -277,8 +276,8 @@ class LocalBackend(Backend):
         self.check_params(params)
         inputs = self.encode(prompts)
         recorder = ScoreRecorder(params.logits_processors, params.top_logprobs)
-        streamer = TokenStreamer(self.tokenizer, recorder, len(prompts), self._stop_ids(), on_token,
-                                 self.reflection_ids)
+        streamer = TokenStreamer(self.tokenizer, recorder, len(prompts), stop_ids(self.model, self.tokenizer),
+                                 on_token, self.reflection_ids)
         stops = RowStops(streamer, params.stop, resolve_repetition(params.repetition_stop, self.repetition_default))
         start = time.perf_counter()
         try:
@@ -317,13 +316,6 @@ class LocalBackend(Backend):
             kwargs.update(stop_strings=list(params.stop), tokenizer=self.tokenizer)
         return kwargs
 
-    def _stop_ids(self) -> set[int]:
-        ids = self.model.generation_config.eos_token_id
-        ids = set(ids if isinstance(ids, (list, tuple)) else [ids]) - {None}
-        ids.add(self.tokenizer.eos_token_id)
-        ids.add(self.tokenizer.pad_token_id)
-        return {int(i) for i in ids if i is not None}
-
     def _results(self, prompts, inputs, params, streamer: TokenStreamer, stops: RowStops, start: float,
                  interrupted: bool) -> list[Generation]:
         seconds = time.perf_counter() - start
@@ -350,6 +342,21 @@ class LocalBackend(Backend):
         if interrupted and not streamer.done[row]:
             return text, "interrupted"
         return text, "stop" if streamer.done[row] else "length"
+
+
+def stop_ids(model: Any, tokenizer: Any) -> set[int]:
+    """The ids that end a row: the generation config's and tokenizer's end-of-sequence ids, and the pad id.
+
+    The pad id belongs: batched ``generate`` fills a finished row with it, so it is
+    never text, and a loop that samples it has nothing more to say. (SmolLM2's pad
+    id *is* its end id, ``<|im_end|>``; a model without a pad token gets the end
+    token as pad in :class:`LocalBackend`.) The generation controllers stop on the
+    same ids, so both decode loops end where ``generate`` does.
+    """
+    ids = model.generation_config.eos_token_id
+    ids = set(ids if isinstance(ids, (list, tuple)) else [ids])
+    ids.update((tokenizer.eos_token_id, tokenizer.pad_token_id))
+    return {int(i) for i in ids if i is not None}
 
 
 def _warpers(temperature: float, top_k: int | None, top_p: float) -> list:

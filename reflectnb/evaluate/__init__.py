@@ -27,7 +27,6 @@ _WHERE = {
     "checkers": ("make_checker", "to_number"),
     "stats": ("wilson", "mcnemar_exact", "paired_bootstrap"),
     "runner": ("run_eval",),
-    "magic": ("reflect_eval",),
 }
 _LAZY = {**_lazy.by_module(__name__, _WHERE),  # extraction is shared with the loops' votes, one layer down
          "extract_answer": ("reflectnb.strategies.voting", "extract_answer"),

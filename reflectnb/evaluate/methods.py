@@ -9,50 +9,60 @@ A method is written ``NAME``, ``NAME(option=value, ...)`` and optionally
 into :class:`Method` values. The label (the text as given, spaces removed)
 names the method in results and in the trace store (run kind ``eval:<label>``).
 
-Known names (:data:`METHODS`) and their options:
+The methods are the registered strategies that offer the ``eval`` surface
+(:mod:`reflectnb.strategies.spec`): ``baseline``, ``reflect``, ``critique``,
+``debate``, ``self_consistency``, ``best_of_n`` and any method registered
+with ``reflectnb.register_strategy``. Options and their defaults are the
+strategy's own (the same as ``reflectnb.<name>`` and ``%%<name>``), checked by
+the same code.
 
-``baseline``          one answer.
-``self_consistency``  ``samples`` (5) answers at ``temperature`` (0.7, > 0); the majority answer wins
-                      (:func:`reflectnb.strategies.tree.self_consistency` on the item's prompt).
-``reflect``           Self-Refine (:func:`reflectnb.strategies.reflect`), ``rounds`` (2), ``history``, ``tone``.
-``critique``          step-level critique and revision, ``rounds`` (1), ``refine_policy``.
-``debate``            Du et al. debate, ``agents`` (3), ``rounds`` (2).
-
-Each runs one item with :func:`run_item` and returns an :class:`Outcome`: the
-answer after each round (round 0 = the first answer; the last = the final
-answer), how many reflection rounds ran, tokens and generation seconds. A loop
-that stopped early (feedback said STOP, the critic approved) keeps its answer
-for the rounds it did run.
+Each runs one item with :func:`run_item`: the strategy's ``run(ctx, task,
+options)`` with a run context whose answer rule is the task set's, and returns
+an :class:`Outcome`: the answer after each round (round 0 = the first answer;
+the last = the final answer; read by the spec's ``answers_for_eval``), how many
+reflection rounds ran, tokens and generation seconds (counted from every
+generation the method asked for). A loop that stopped early (feedback said
+STOP, the critic approved) keeps its answer for the rounds it did run.
 
 Non-goals: the batching across items (``batching.py``) and the trace store (``runner.py``).
 """
 
 from __future__ import annotations
 
-import copy
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from reflectnb.backends.base import Backend, GenerationParams
 from reflectnb.errors import OptionError
 from reflectnb.evaluate.tasks import Item, TaskSet
-from reflectnb.strategies.voting import extract_answer, majority
-from reflectnb.strategies.tree.tasks import Task
-from reflectnb.trace import Generation, Message, Recorder, Step
+from reflectnb.strategies.voting import extract_answer
+from reflectnb.trace import Generation, Recorder
 
-DEFAULTS: dict[str, dict[str, Any]] = {
-    "baseline": {},
-    "self_consistency": {"samples": 5, "temperature": 0.7},
-    "reflect": {"rounds": 2, "history": "full", "tone": None},
-    "critique": {"rounds": 1, "refine_policy": "always"},
-    "debate": {"agents": 3, "rounds": 2},
-}
-METHODS = tuple(DEFAULTS)
+class _Known:
+    """The names of the evaluation methods, read from the strategy registry when asked (``METHODS``)."""
+
+    def __iter__(self):
+        from reflectnb.strategies.spec import strategies
+
+        return iter(strategies("eval"))
+
+    def __len__(self) -> int:
+        return len(tuple(iter(self)))
+
+    def __eq__(self, other: Any) -> bool:
+        return tuple(self) == tuple(other)
+
+    def __repr__(self) -> str:
+        return repr(tuple(self))
+
+
+METHODS = _Known()
 
 
 @dataclass(frozen=True)
 class Method:
-    """One method to evaluate: a known ``name``, its ``options`` and an optional decoding ``schedule``."""
+    """One method to evaluate: a registered strategy's ``name``, its ``options`` and an optional ``schedule``."""
 
     name: str
     options: dict[str, Any] = field(default_factory=dict)
@@ -60,28 +70,34 @@ class Method:
     label: str = ""
 
     def __post_init__(self) -> None:
-        if self.name not in DEFAULTS:
+        from reflectnb.strategies.spec import get_strategy, strategies
+
+        if self.name not in strategies("eval"):
             raise OptionError(f"unknown method {self.name!r}; known methods: {', '.join(METHODS)} "
                               "(add options as reflect(rounds=2) and a schedule as baseline@cyclic(...))")
-        unknown = sorted(set(self.options) - set(DEFAULTS[self.name]))
-        if unknown:
-            raise OptionError(f"method {self.name!r} has no option(s) {unknown}; its options: "
-                              f"{sorted(DEFAULTS[self.name]) or 'none'}")
         if not self.label:
             object.__setattr__(self, "label", _label(self.name, self.options, self.schedule))
-        for key in ("samples", "rounds", "agents"):  # fail now, not after an hour of generation
-            if key in DEFAULTS[self.name]:
-                _positive(self, key)
-        if "temperature" in DEFAULTS[self.name]:
-            _sampling_temperature(self)
+        # fail now, not after an hour of generation
+        object.__setattr__(self, "_checked", get_strategy(self.name).options_from(self.options, f"method {self.label!r}"))
         if self.schedule is not None:
             from reflectnb.decoding.parse import parse_schedule
 
             parse_schedule(self.schedule)
 
+    @property
+    def spec(self) -> Any:
+        from reflectnb.strategies.spec import get_strategy
+
+        return get_strategy(self.name)
+
+    @property
+    def checked(self) -> Any:
+        """The strategy's options dataclass, defaults filled and every value checked."""
+        return self._checked  # type: ignore[attr-defined]
+
     def option(self, key: str) -> Any:
         """The option's value, or its default."""
-        return self.options.get(key, DEFAULTS[self.name][key])
+        return getattr(self.checked, key)
 
 
 def _label(name: str, options: dict[str, Any], schedule: str | None) -> str:
@@ -159,23 +175,38 @@ class Outcome:
     extract_error: str | None = None
 
 
-Runner = Callable[[Method, Backend, TaskSet, Item, GenerationParams, Recorder], Outcome]
-
-
 def run_item(method: Method, backend: Backend, tasks: TaskSet, item: Item, params: GenerationParams,
              recorder: Recorder) -> Outcome:
-    """Answer ``item`` with ``method``, reporting steps to ``recorder``.
+    """Answer ``item`` with ``method``, reporting to ``recorder``.
 
     A user extraction function that raises reads as no answer, and the first
     error is kept in ``Outcome.extract_error`` (scored as ``checker_error``).
     """
-    if not callable(tasks.extract):
-        return _RUNNERS[method.name](method, backend, tasks, item, params, recorder)
-    guarded = copy.copy(tasks)  # a shallow copy: the same items, without re-validating them
-    guarded.extract = guard = _GuardedRule(tasks.extract)
-    outcome = _RUNNERS[method.name](method, backend, guarded, item, params, recorder)
-    outcome.extract_error = guard.error
-    return outcome
+    from reflectnb.strategies.context import RunContext
+
+    spec, rule = method.spec, _GuardedRule(tasks.extract) if callable(tasks.extract) else tasks.extract
+    answer = lambda text: extract_answer(text, rule)  # noqa: E731
+    counted = _Counting(backend)
+    ctx = RunContext(counted, params=params, recorder=recorder, answer=answer)
+    options = _item_feedback(method.checked, tasks, item, answer)
+    result = spec.run(ctx, tasks.prompt(item) if spec.eval_task == "prompt" else item.question, options)
+    answers, rounds = spec.answers_for_eval(result, answer)
+    return Outcome(answers, str(getattr(result, "answer", "") or ""), rounds, counted.tokens, counted.seconds,
+                   str(getattr(result, "stop_reason", "") or ""),
+                   rule.error if isinstance(rule, _GuardedRule) else None)
+
+
+def _item_feedback(options: Any, tasks: TaskSet, item: Item, answer: Callable[[str], Any]) -> Any:
+    """Options named ``checker`` / ``reference`` left unset get the item's checker and answer (feedback sources)."""
+    from reflectnb.strategies.feedback import item_checker
+
+    names = {f.name for f in dataclasses.fields(options)}
+    fill: dict[str, Any] = {}
+    if "checker" in names and options.checker is None:
+        fill["checker"] = item_checker(tasks.checker, item, answer)
+    if "reference" in names and options.reference is None:
+        fill["reference"] = item.answer
+    return dataclasses.replace(options, **fill) if fill else options
 
 
 class _GuardedRule:
@@ -193,118 +224,25 @@ class _GuardedRule:
             return None
 
 
-def _baseline(m: Method, backend: Backend, tasks: TaskSet, item: Item, params: GenerationParams,
-              recorder: Recorder) -> Outcome:
-    gen = backend.generate([_chat(tasks, item)], params)[0]
-    recorder.on_step(Step(kind="answer", text=gen.text, generation=gen))
-    return Outcome([extract_answer(gen.text, tasks.extract)], gen.text, 0, gen.completion_tokens, gen.seconds,
-                   gen.finish_reason)
+class _Counting(Backend):
+    """``backend``, counting the tokens and generation seconds of every call a method makes.
 
-
-def _chat(tasks: TaskSet, item: Item) -> list[Message]:
-    """The question as one user message (chat models answer raw text poorly)."""
-    return [Message("user", tasks.prompt(item))]
-
-
-def _self_consistency(m: Method, backend: Backend, tasks: TaskSet, item: Item, params: GenerationParams,
-                      recorder: Recorder) -> Outcome:
-    """The tree search's :func:`~reflectnb.strategies.tree.self_consistency` on the item's prompt."""
-    from reflectnb.strategies.tree import self_consistency
-
-    samples, kept = _positive(m, "samples"), _Keeping(backend)
-    result = self_consistency(kept, _ItemTask(item.question, prompt=_chat(tasks, item), rule=tasks.extract),
-                              n=samples, params=params.with_(temperature=_sampling_temperature(m)),
-                              seed=params.seed)
-    for i, (gen, node) in enumerate(zip(kept.generations, result.nodes[1:])):
-        recorder.on_step(Step(kind="sample", text=gen.text, agent=f"sample {i + 1}", generation=gen,
-                              attributes={"parsed_answer": node.attributes["extracted_answer"]}))
-    winner, votes = result.answer or None, result.nodes[0].attributes["votes"]
-    return Outcome([winner], f"majority of {samples}: {winner!r} (votes {votes})", 0,
-                   sum(g.completion_tokens for g in kept.generations), max(g.seconds for g in kept.generations),
-                   "majority")
-
-
-@dataclass
-class _ItemTask(Task):
-    """An item as a tree task: the evaluation's prompt, answers read with the task set's rule."""
-
-    prompt: list[Message] = field(default_factory=list)
-    rule: Any = "auto"
-
-    def solve_prompt(self) -> list[Message]:
-        return self.prompt
-
-    def answer(self, state: str) -> str:
-        return extract_answer(state.rstrip("\n"), self.rule) or ""
-
-
-class _Keeping(Backend):
-    """``backend``, keeping the generations it returns (their tokens and seconds are the item's)."""
+    Batched rows share their call's time, so a call counts its slowest row once.
+    """
 
     def __init__(self, backend: Backend):
-        self.inner, self.generations, self.name = backend, [], backend.name
+        self.inner, self.name, self.tokens, self.seconds = backend, backend.name, 0, 0.0
         self.can_stream, self.can_batch = backend.can_stream, backend.can_batch
         self.can_process_logits, self.has_logprobs = backend.can_process_logits, backend.has_logprobs
 
     def check_params(self, params: GenerationParams) -> None:
         self.inner.check_params(params)
 
+    def describe(self) -> Any:
+        return self.inner.describe()
+
     def generate(self, prompts: Any, params: GenerationParams | None = None, on_token: Any = None) -> list[Generation]:
         gens = self.inner.generate(prompts, params, on_token=on_token)
-        self.generations += gens
+        self.tokens += sum(g.completion_tokens for g in gens)
+        self.seconds += max((g.seconds for g in gens), default=0.0)
         return gens
-
-
-def _reflect(m: Method, backend: Backend, tasks: TaskSet, item: Item, params: GenerationParams,
-             recorder: Recorder) -> Outcome:
-    from reflectnb.strategies import reflect
-
-    result = reflect(backend, tasks.prompt(item), rounds=_positive(m, "rounds"), history=m.option("history"),
-                     tone=m.option("tone"), params=params, recorder=recorder)
-    return _loop_outcome(result, tasks)
-
-
-def _critique(m: Method, backend: Backend, tasks: TaskSet, item: Item, params: GenerationParams,
-              recorder: Recorder) -> Outcome:
-    from reflectnb.strategies import critique
-
-    result = critique(backend, item.question, rounds=_positive(m, "rounds"),
-                      refine_policy=m.option("refine_policy"), params=params, recorder=recorder)
-    return _loop_outcome(result, tasks)
-
-
-def _loop_outcome(result: Any, tasks: TaskSet) -> Outcome:
-    answers = [extract_answer(text, tasks.extract) for text in result.answers]
-    answers += [answers[-1]] * (result.rounds + 1 - len(answers))  # an early stop keeps the answer
-    return Outcome(answers, result.answer, result.rounds, result.tokens, result.seconds, result.stop_reason)
-
-
-def _debate(m: Method, backend: Backend, tasks: TaskSet, item: Item, params: GenerationParams,
-            recorder: Recorder) -> Outcome:
-    from reflectnb.strategies import debate_du
-
-    result = debate_du(backend, item.question, n_agents=_positive(m, "agents"), rounds=_positive(m, "rounds"),
-                       answer_fn=lambda text: extract_answer(text, tasks.extract), params=params, recorder=recorder)
-    per_round = [majority([s.attributes.get("parsed_answer") for s in result.steps
-                           if s.round == k and s.kind in ("answer", "update")])[0] for k in range(result.rounds)]
-    per_round[-1] = result.answer or None
-    return Outcome(per_round, result.answer, result.rounds - 1, result.tokens, result.seconds, result.stop_reason)
-
-
-def _sampling_temperature(m: Method) -> float:
-    value = m.option("temperature")
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < float("inf"):
-        raise OptionError(f"method {m.label!r}: `temperature` must be a number > 0 (samples at temperature 0 "
-                          f"are all the same), got {value!r}")
-    return float(value)
-
-
-def _positive(m: Method, key: str) -> int:
-    value = m.option(key)
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise OptionError(f"method {m.label!r}: `{key}` must be a positive integer, got {value!r}")
-    return value
-
-
-_RUNNERS: dict[str, Runner] = {"baseline": _baseline, "self_consistency": _self_consistency,
-                               "reflect": _reflect, "critique": _critique, "debate": _debate}

@@ -11,9 +11,9 @@ messages. With one agent the update prompt becomes a self-check.
 
 The agents of one round that share a backend are generated **as one batch**
 (one ``generate`` call) when the backend ``can_batch``. The final answer is the
-majority vote over each agent's last answer (``answer_fn``, default
-:func:`~reflectnb.strategies.voting.extract_answer` with ``LOOP_RULE``; ties go to the first
-agent's answer), or a judge's pick (``aggregator="judge"``).
+majority vote over each agent's last answer (``answer_fn``, default the run
+context's ``answer`` rule, :func:`~reflectnb.strategies.voting.extract_answer` with ``LOOP_RULE``
+unless the caller set another; ties go to the first agent's answer), or a judge's pick (``aggregator="judge"``).
 
 Non-goals: summarising answers when there are many agents (the paper mentions
 it; the repo does not do it).
@@ -23,13 +23,14 @@ from __future__ import annotations
 
 from typing import Any, Callable, Mapping, Sequence
 
-from reflectnb.backends.base import Backend, GenerationParams
+from reflectnb.backends.base import Backend
 from reflectnb.errors import OptionError
-from reflectnb.strategies.engine import Call, Engine, Turn, check_backend, choice, positive_int, run_loop
+from reflectnb.strategies.context import RunContext, as_context
+from reflectnb.strategies.engine import Call, Engine, check_backend, choice, positive_int, run_loop
 from reflectnb.strategies.results import DebateResult
 from reflectnb.strategies.templates import TemplateSpec, render, resolve_templates
-from reflectnb.strategies.voting import LOOP_RULE, extract_answer, majority, normalize
-from reflectnb.trace import Message, Recorder, TokenEvent
+from reflectnb.strategies.voting import majority, normalize
+from reflectnb.trace import Message
 
 _END = "End with a line 'The answer is ...'."
 TEMPLATES: dict[str, TemplateSpec] = {
@@ -50,30 +51,33 @@ TEMPLATES: dict[str, TemplateSpec] = {
 STOP_REASONS = ("max_rounds", "interrupted")
 
 
-def debate_du(backends: Backend | Sequence[Backend] | Mapping[str, Backend], question: str, *,
+def debate_du(ctx: RunContext | Backend, question: str, *,
+              models: Backend | Sequence[Backend] | Mapping[str, Backend] | None = None,
               n_agents: int | None = None, rounds: int = 2, aggregator: str = "majority",
               answer_fn: Callable[[str], str | None] | None = None, judge: Backend | None = None,
-              templates: Mapping[str, Any] | None = None, params: GenerationParams | None = None,
-              recorder: Recorder | None = None, on_token: Callable[[TokenEvent], None] | None = None,
-              on_turn: Callable[[Turn], None] | None = None) -> DebateResult:
+              templates: Mapping[str, Any] | None = None) -> DebateResult:
     """Run a Du et al. debate: ``n_agents`` agents, ``rounds`` rounds, then aggregate.
 
     Parameters
     ----------
-    backends : Backend, list of Backend, or dict name -> Backend
-        One backend for all agents, one per agent, or named agents.
+    ctx : RunContext or Backend
+        The run context (params, recorder, live callbacks, answer rule), or a bare model.
     question : str
+    models : Backend, list of Backend, or dict name -> Backend, optional
+        One backend for all agents, one per agent, or named agents (default:
+        ``ctx.model("agents")``, i.e. the context's backend for every agent).
     n_agents : int, optional
         Default 3 for a single backend, else one agent per backend given.
     rounds : int
         All rounds including the first answer (Du default 2).
     aggregator : "majority" or "judge"
     answer_fn : callable, optional
-        ``text -> answer or None``: what an agent's reply commits to.
+        ``text -> answer or None``: what an agent's reply commits to (default
+        ``ctx.answer``: the answer sentence, a boxed answer, a number, else the last line).
     judge : Backend, optional
         The judge for ``aggregator="judge"`` (default: the first agent's backend).
-    templates, params, recorder, on_token, on_turn :
-        See :data:`TEMPLATES`; generation settings; reporting and live callbacks.
+    templates : dict, optional
+        Replacements for :data:`TEMPLATES`.
 
     Examples
     --------
@@ -83,15 +87,16 @@ def debate_du(backends: Backend | Sequence[Backend] | Mapping[str, Backend], que
     >>> result.answer, result.votes, [len(c.prompts) for c in model.calls]
     ('4', {'4': 2, '5': 1}, [3, 3])
     """
-    agents = _agents(backends, n_agents)
+    ctx = as_context(ctx)
+    agents = _agents(ctx.model("agents") if models is None else models, n_agents)
     positive_int("rounds", rounds)
     choice("aggregator", aggregator, ("majority", "judge"))
     judge = check_backend("judge", judge) if judge is not None else next(iter(agents.values()))
     t = resolve_templates("debate_du", TEMPLATES, templates)
     result = DebateResult(strategy="debate", method="du", task=question, agents=list(agents),
                           aggregator=aggregator)
-    engine = Engine(result, recorder, params, on_token, on_turn)
-    loop = _Loop(engine, agents, question, t, rounds, aggregator, answer_fn or _loop_answer, judge)
+    engine = Engine(result, ctx)
+    loop = _Loop(engine, agents, question, t, rounds, aggregator, answer_fn or ctx.answer, judge)
     return run_loop(result, loop.run)
 
 
@@ -113,11 +118,6 @@ def _agents(backends: Any, n_agents: int | None) -> dict[str, Backend]:
                           "give one backend per agent, or one backend for all")
     names = names or [f"agent {i + 1}" for i in range(len(pool))]
     return {name: check_backend(f"backend of {name!r}", b) for name, b in zip(names, pool)}
-
-
-def _loop_answer(text: str) -> str | None:
-    """What an agent votes for: the answer it commits to, else its last line (``LOOP_RULE``)."""
-    return extract_answer(text, LOOP_RULE)
 
 
 class _Loop:

@@ -24,15 +24,16 @@ Non-goals: the machine-translation variant's prompts (replace the templates).
 
 from __future__ import annotations
 
-from typing import Any, Callable, Mapping
+from typing import Any, Mapping
 
-from reflectnb.backends.base import Backend, GenerationParams
+from reflectnb.backends.base import Backend
 from reflectnb.errors import OptionError
-from reflectnb.strategies.engine import Call, Engine, Turn, check_backend, choice, positive_int, run_loop
+from reflectnb.strategies.context import RunContext, as_context
+from reflectnb.strategies.engine import Call, Engine, check_backend, choice, positive_int, run_loop
 from reflectnb.strategies.moderator_json import Verdict, parse_verdict
 from reflectnb.strategies.results import DebateResult
 from reflectnb.strategies.templates import TemplateSpec, render, resolve_templates
-from reflectnb.trace import Message, Recorder, TokenEvent
+from reflectnb.trace import Message
 
 ROLES = ("affirmative", "negative", "moderator", "judge")
 _JSON_FORMAT = ('{{"Whether there is a preference": "Yes or No", "Supported Side": "Affirmative or Negative", '
@@ -72,25 +73,26 @@ ORDINALS = ("first", "second", "third", "fourth", "fifth", "sixth", "seventh", "
 STOP_REASONS = ("moderator_decided", "judge", "interrupted")
 
 
-def debate_mad(backend_or_map: Backend | Mapping[str, Backend], topic: str, *, max_rounds: int = 3,
-               judge_sees: str = "last", templates: Mapping[str, Any] | None = None,
-               params: GenerationParams | None = None, recorder: Recorder | None = None,
-               on_token: Callable[[TokenEvent], None] | None = None,
-               on_turn: Callable[[Turn], None] | None = None) -> DebateResult:
+def debate_mad(ctx: RunContext | Backend, topic: str, *, roles: Backend | Mapping[str, Backend] | None = None,
+               max_rounds: int = 3, judge_sees: str = "last",
+               templates: Mapping[str, Any] | None = None) -> DebateResult:
     """Run a MAD debate on ``topic``.
 
     Parameters
     ----------
-    backend_or_map : Backend or dict
+    ctx : RunContext or Backend
+        The run context (params, recorder, live callbacks), or a bare model.
+    topic : str
+    roles : Backend or dict, optional
         One backend for every role, or ``{"affirmative": …, "negative": …,
         "moderator": …, "judge": …}`` (``judge`` defaults to the moderator's).
-    topic : str
+        Default: the context's backend for every role.
     max_rounds : int
         Most debate rounds before the judge is called (MAD default 3).
     judge_sees : "last" or "first"
         Which round's arguments the judge reads ("first" is the repo's behaviour).
-    templates, params, recorder, on_token, on_turn :
-        See :data:`TEMPLATES`; generation settings; reporting and live callbacks.
+    templates : dict, optional
+        Replacements for :data:`TEMPLATES`.
 
     Examples
     --------
@@ -101,27 +103,28 @@ def debate_mad(backend_or_map: Backend | Mapping[str, Backend], topic: str, *, m
     >>> result.answer, result.stop_reason, len(model.calls)
     ('4', 'moderator_decided', 3)
     """
-    roles = _roles(backend_or_map)
+    ctx = as_context(ctx)
+    roles = _roles(ctx.backend if roles is None else roles)
     positive_int("max_rounds", max_rounds)
     choice("judge_sees", judge_sees, ("last", "first"))
     t = resolve_templates("debate_mad", TEMPLATES, templates)
     result = DebateResult(strategy="debate", method="mad", task=topic, agents=list(ROLES[:3]))
-    engine = Engine(result, recorder, params, on_token, on_turn)
+    engine = Engine(result, ctx)
     return run_loop(result, _Loop(engine, roles, topic, t, max_rounds, judge_sees).run)
 
 
-def _roles(backend_or_map: Backend | Mapping[str, Backend]) -> dict[str, Backend]:
-    if not isinstance(backend_or_map, Mapping):
-        backend = check_backend("backend_or_map", backend_or_map)
+def _roles(given: Backend | Mapping[str, Backend]) -> dict[str, Backend]:
+    if not isinstance(given, Mapping):
+        backend = check_backend("roles", given)
         return {role: backend for role in ROLES}
-    unknown = sorted(set(backend_or_map) - set(ROLES))
+    unknown = sorted(set(given) - set(ROLES))
     if unknown:
         raise OptionError(f"unknown MAD role {unknown[0]!r}; roles are {list(ROLES)}")
-    missing = [r for r in ROLES[:3] if r not in backend_or_map]
+    missing = [r for r in ROLES[:3] if r not in given]
     if missing:
         raise OptionError(f"MAD needs a backend for the role {missing[0]!r} (roles: {list(ROLES)}; "
                           "'judge' defaults to the moderator's)")
-    roles = {r: check_backend(f"backend_or_map[{r!r}]", b) for r, b in backend_or_map.items()}
+    roles = {r: check_backend(f"roles[{r!r}]", b) for r, b in given.items()}
     roles.setdefault("judge", roles["moderator"])
     return roles
 

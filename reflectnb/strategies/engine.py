@@ -1,8 +1,9 @@
 """What every loop shares: asking a backend, reporting steps, surviving Ctrl-C.
 
-An :class:`Engine` belongs to one run. :meth:`Engine.generate` sends a batch of
-prompts to a backend (telling ``on_turn`` first which agents the rows are, and
-forwarding tokens live to ``on_token`` and the recorder); :meth:`Engine.record`
+An :class:`Engine` belongs to one run of one loop and works from its
+:class:`~reflectnb.strategies.context.RunContext`. :meth:`Engine.generate` sends a batch of
+prompts to a backend (telling ``ctx.on_turn`` first which agents the rows are;
+every token goes through ``ctx.token``: recorder, ``on_token``, stop check); :meth:`Engine.record`
 appends a :class:`~reflectnb.trace.Step` to the result and reports it through
 the recorder. ``Step.parent`` is the index of another step in
 ``result.steps``, which is also the order of ``recorder.on_step`` calls.
@@ -25,7 +26,8 @@ from typing import Any, Callable, Sequence
 
 from reflectnb.backends.base import Backend, GenerationInterrupted, GenerationParams, Prompt
 from reflectnb.errors import OptionError
-from reflectnb.trace import Generation, NullRecorder, Recorder, Score, Step, TokenEvent
+from reflectnb.strategies.context import RunContext
+from reflectnb.trace import Generation, Score, Step
 
 
 @dataclass
@@ -50,28 +52,25 @@ class Turn:
 
 
 class Engine:
-    """Generation, step reporting and interruption bookkeeping for one run."""
+    """Generation, step reporting and interruption bookkeeping for one run of one loop."""
 
-    def __init__(self, result: Any, recorder: Recorder | None, params: GenerationParams | None,
-                 on_token: Callable[[TokenEvent], None] | None = None,
-                 on_turn: Callable[[Turn], None] | None = None):
-        if params is not None and not isinstance(params, GenerationParams):
-            raise OptionError(f"`params` must be a GenerationParams, got {type(params).__name__}")
+    def __init__(self, result: Any, ctx: RunContext):
         self.result = result
-        self.recorder = recorder if recorder is not None else NullRecorder()
-        self.params = params or GenerationParams()
-        self.on_token = on_token
-        self.on_turn = on_turn
+        self.ctx = ctx
+        self.recorder = ctx.recorder
+        self.params = ctx.params
         result.params = self.params.to_dict()
 
-    def generate(self, backend: Backend, prompts: Sequence[Prompt], calls: Sequence[Call]) -> list[Generation]:
-        """One ``backend.generate`` call; partial rows are recorded if interrupted."""
-        backend.check_params(self.params)
-        if self.on_turn is not None:
-            self.on_turn(Turn(calls[0].kind, calls[0].round, tuple(c.agent for c in calls), backend.name))
+    def generate(self, backend: Backend, prompts: Sequence[Prompt], calls: Sequence[Call],
+                 params: GenerationParams | None = None) -> list[Generation]:
+        """One ``backend.generate`` call (``params``: this call's settings, default the run's);
+        partial rows are recorded if interrupted."""
+        params = params or self.params  # the backend's generate checks them (before any model call)
+        if self.ctx.on_turn is not None:
+            self.ctx.on_turn(Turn(calls[0].kind, calls[0].round, tuple(c.agent for c in calls), backend.name))
         prompts = [p if isinstance(p, str) else list(p) for p in prompts]  # callers keep growing memories
         try:
-            return backend.generate(prompts, self.params, on_token=self._forward)
+            return backend.generate(prompts, params, on_token=self.ctx.token)
         except GenerationInterrupted as exc:
             for call, gen in zip(calls, exc.partial):
                 if gen is not None and (gen.text or gen.tokens):
@@ -97,11 +96,6 @@ class Engine:
         self.recorder.on_score(Score(name=name, value=value, label=label, explanation=explanation,
                                      target_step=target_step))
 
-    def _forward(self, event: TokenEvent) -> None:
-        self.recorder.on_token(event)
-        if self.on_token is not None:
-            self.on_token(event)
-
 
 def run_loop(result: Any, body: Callable[[], Any], on_interrupt: Callable[[], Any] | None = None) -> Any:
     """Run ``body``; return what it returns, else ``result``. The one Ctrl-C wrapper of loops and tree searches.
@@ -110,7 +104,7 @@ def run_loop(result: Any, body: Callable[[], Any], on_interrupt: Callable[[], An
     tree search can finish its tree first; else ``result``) is marked
     ``stop_reason="interrupted"`` and attached to the exception as ``.partial``
     (replacing the generations a ``GenerationInterrupted`` carried), and the
-    exception is re-raised. ``.partial_result`` is a deprecated alias.
+    exception is re-raised.
     """
     try:
         returned = body()
@@ -118,7 +112,6 @@ def run_loop(result: Any, body: Callable[[], Any], on_interrupt: Callable[[], An
         partial = on_interrupt() if on_interrupt is not None else result
         partial.stop_reason = "interrupted"
         exc.partial = partial  # type: ignore[attr-defined]
-        exc.partial_result = partial  # type: ignore[attr-defined]  # deprecated alias, named in docs/loops.md
         raise
     return result if returned is None else returned
 
@@ -138,6 +131,21 @@ def finite_number(name: str, value: Any) -> float:
         ok = False
     if not ok:
         raise OptionError(f"`{name}` must be a finite number, got {value!r:.60}")
+    return float(value)
+
+
+def above_zero(name: str, value: Any) -> float:
+    """A finite number > 0 (a sampling temperature for methods that need different samples)."""
+    number = finite_number(name, value)
+    if number <= 0:
+        raise OptionError(f"`{name}` must be a number > 0, got {value!r:.60}")
+    return number
+
+
+def number_in(name: str, value: Any, low: float = 0.0, high: float = 1.0) -> float:
+    """``value`` as a float if it is a number in ``[low, high]`` (not a bool), else an OptionError naming it."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value <= high:
+        raise OptionError(f"`{name}` must be a number in [{low}, {high}], got {value!r}")
     return float(value)
 
 

@@ -7,7 +7,8 @@ rewrites it from that feedback. Stop reasons:
 
 ``feedback_stop``   the feedback contains the template setting ``stop_marker``
                     (default ``"STOP"``, matched as a whole word, case-sensitive;
-                    ``""`` switches it off). The current answer is kept.
+                    ``""`` switches it off), or a feedback source other than the
+                    model said ``right``. The current answer is kept.
 ``verifier``        ``stop_fn(answer)`` returned ``True`` (checked on the draft
                     and after every refinement).
 ``score_threshold`` ``stop_fn(answer)`` returned a number >= ``score_threshold``.
@@ -18,6 +19,11 @@ rewrites it from that feedback. Stop reasons:
 emotional tone of feedback across iterations): a built-in name from
 :data:`TONES`, a sentence of your own, or a list of either, cycled per round.
 
+``feedback`` picks where feedback comes from (:mod:`~reflectnb.strategies.feedback`): the
+model itself (``"self"``), a calculator, the answer's Python code run in a sandbox, a
+checker, or the oracle's right/wrong bit (an upper bound). With another source than
+``"self"`` no model call is made for feedback: the source's message is the feedback.
+
 Non-goals: few-shot prompt libraries per task (replace the templates instead).
 """
 
@@ -27,13 +33,15 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Sequence
 
-from reflectnb.backends.base import Backend, GenerationParams
+from reflectnb.backends.base import Backend
 from reflectnb.errors import OptionError
 from reflectnb.strategies.diff import DiffOp, diff_html, diff_ops
-from reflectnb.strategies.engine import Call, Engine, Turn, check_backend, choice, positive_int, run_loop
+from reflectnb.strategies.context import RunContext, as_context
+from reflectnb.strategies.engine import Call, Engine, choice, positive_int, run_loop
+from reflectnb.strategies.feedback import FeedbackFn, make_feedback, run_source, source_label, source_name
 from reflectnb.strategies.results import LoopResult
 from reflectnb.strategies.templates import TemplateSpec, render, resolve_templates
-from reflectnb.trace import Message, Recorder, TokenEvent
+from reflectnb.trace import Message
 
 TEMPLATES: dict[str, TemplateSpec] = {
     "system": TemplateSpec("", optional=("task",)),
@@ -70,6 +78,7 @@ class ReflectResult(LoopResult):
     feedbacks: list[str] = field(default_factory=list)
     scores: list[float | None] = field(default_factory=list)
     history: str = "full"
+    feedback: str = "self"
 
     @property
     def best_answer(self) -> str:
@@ -94,21 +103,22 @@ class ReflectResult(LoopResult):
         return self.answers[k - 1], self.answers[k]
 
     def summary(self) -> list[tuple[str, str]]:
-        return super().summary() + [("answers", str(len(self.answers)))]
+        source = [("feedback", source_label(self.feedback))] if self.feedback != "self" else []
+        return super().summary() + [("answers", str(len(self.answers)))] + source
 
 
-def reflect(backend: Backend, task: str, *, rounds: int = 3, history: str = "full",
+def reflect(ctx: RunContext | Backend, task: str, *, rounds: int = 3, history: str = "full",
             stop_fn: Callable[[str], bool | float] | None = None, score_threshold: float | None = None,
             templates: Mapping[str, Any] | None = None, tone: str | Sequence[str] | None = None,
-            params: GenerationParams | None = None, recorder: Recorder | None = None,
-            on_token: Callable[[TokenEvent], None] | None = None,
-            on_turn: Callable[[Turn], None] | None = None) -> ReflectResult:
+            feedback: str | FeedbackFn = "self", checker: Callable[[str], Any] | None = None,
+            reference: Any = None) -> ReflectResult:
     """Run Self-Refine on ``task``.
 
     Parameters
     ----------
-    backend : Backend
-        The model that drafts, gives feedback and refines.
+    ctx : RunContext or Backend
+        The run context (its ``backend`` drafts, gives feedback and refines; its
+        params, recorder and callbacks apply), or a bare model.
     task : str
     rounds : int
         Most feedback→refine rounds (each costs two generations).
@@ -121,8 +131,16 @@ def reflect(backend: Backend, task: str, *, rounds: int = 3, history: str = "ful
         Replacements for :data:`TEMPLATES` and :data:`SETTINGS` (``stop_marker``).
     tone : str or list of str, optional
         Feedback tone: a name in :data:`TONES` or a sentence; a list is cycled.
-    params, recorder, on_token, on_turn :
-        Generation settings, where steps are reported, live token and turn callbacks.
+    feedback : str or callable
+        Where each round's feedback comes from: ``"self"`` (the model), ``"tool:calc"``,
+        ``"tool:python"``, ``"checker"``, ``"oracle"`` (an upper bound, needs ``reference``) or
+        your own ``(task, answer) -> Feedback``; see :mod:`reflectnb.strategies.feedback`.
+        Another source than ``"self"`` replaces the model's feedback call; its message is
+        what the model revises from.
+    checker : callable, optional
+        The verifier for ``feedback="checker"``: ``answer -> bool | score | (bool, message)``.
+    reference : optional
+        The right answer, for ``feedback="oracle"``.
 
     Examples
     --------
@@ -132,7 +150,7 @@ def reflect(backend: Backend, task: str, *, rounds: int = 3, history: str = "ful
     >>> result.answer, result.stop_reason, len(result.steps)
     ('Roses are red, violets blue.', 'feedback_stop', 4)
     """
-    check_backend("backend", backend)
+    ctx = as_context(ctx)
     positive_int("rounds", rounds)
     choice("history", history, ("full", "last"))
     t = resolve_templates("reflect", TEMPLATES, templates, SETTINGS)
@@ -140,9 +158,13 @@ def reflect(backend: Backend, task: str, *, rounds: int = 3, history: str = "ful
     if score_threshold is not None and stop_fn is None:
         raise OptionError(f"`score_threshold={score_threshold!r}` needs a `stop_fn` that returns a score")
     tones = _tone_phrases(tone)
-    result = ReflectResult(strategy="reflect", task=task, history=history)
-    engine = Engine(result, recorder, params, on_token, on_turn)
-    loop = _Loop(engine, backend, task, t, rounds, history, stop_fn, score_threshold, tones)
+    source = make_feedback(feedback, checker=checker, reference=reference, answer=ctx.answer)
+    if source is not None and tone:
+        raise OptionError(f"tone={tone!r} colours the model's own feedback; it has no effect with "
+                          f"feedback={source_name(feedback)!r}")
+    result = ReflectResult(strategy="reflect", task=task, history=history, feedback=source_name(feedback))
+    engine = Engine(result, ctx)
+    loop = _Loop(engine, ctx.backend, task, t, rounds, history, stop_fn, score_threshold, tones, source)
     return run_loop(result, loop.run)
 
 
@@ -178,8 +200,9 @@ class _Loop:
     """The Self-Refine loop over one engine (state lives on ``engine.result``)."""
 
     def __init__(self, engine: Engine, backend: Backend, task: str, t: dict[str, Any], rounds: int,
-                 history: str, stop_fn: Any, threshold: float | None, tones: list[str]):
-        self.e, self.backend, self.task, self.t = engine, backend, task, t
+                 history: str, stop_fn: Any, threshold: float | None, tones: list[str],
+                 source: FeedbackFn | None = None):
+        self.e, self.backend, self.task, self.t, self.source = engine, backend, task, t, source
         self.rounds, self.history, self.stop_fn, self.threshold, self.tones = rounds, history, stop_fn, threshold, tones
         self.r: ReflectResult = engine.result
 
@@ -208,6 +231,8 @@ class _Loop:
         return self.e.record(call, gen)
 
     def _feedback(self, k: int, answer_index: int) -> int:
+        if self.source is not None:
+            return self._outside_feedback(k, answer_index)
         tone = self.tones[(k - 1) % len(self.tones)]
         prompt = render(self.t["feedback"], task=self.task, draft=self.r.answer, tone=tone, round=k,
                         stop_marker=self.t["stop_marker"], history=self._history_text(k))
@@ -217,7 +242,17 @@ class _Loop:
         stop = feedback_says_stop(gen.text, self.t["stop_marker"])
         if stop:
             self.r.stop_reason = "feedback_stop"
-        return self.e.record(call, gen, **({"stop_signal": True} if stop else {}))
+        return self.e.record(call, gen, feedback_source="self", **({"stop_signal": True} if stop else {}))
+
+    def _outside_feedback(self, k: int, answer_index: int) -> int:
+        """Feedback from a tool, a checker or the oracle: its message is the feedback; no model call."""
+        fb = run_source(self.source, self.task, self.r.answer)
+        self.r.feedbacks.append(fb.message)
+        stop = fb.verdict == "right"
+        if stop:
+            self.r.stop_reason = "feedback_stop"
+        call = Call("feedback", k, agent=fb.source, parent=answer_index)
+        return self.e.record(call, None, text=fb.message, **fb.attributes(), **({"stop_signal": True} if stop else {}))
 
     def _refine_prompt(self, k: int) -> str:
         return render(self.t["refine"], task=self.task, draft=self.r.answer, feedback=self.r.feedbacks[-1],

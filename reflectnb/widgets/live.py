@@ -9,9 +9,11 @@ seconds, so the view never slows generation.
 
 The stop button sends ``{"type": "stop"}``. The message reaches the kernel while
 the cell still runs (through a kernel subshell, or by polling; see
-:class:`~reflectnb.widgets.stop.StopListener`), and the next token raises
-``KeyboardInterrupt`` from ``on_token`` — the same path as the kernel's
-interrupt, so the run is saved as interrupted and the kernel stays usable.
+:class:`~reflectnb.widgets.stop.StopListener`, exposed as ``stop_listener``). The run's
+:class:`~reflectnb.strategies.context.RunContext` watches it: after the next token its
+stop signal raises ``KeyboardInterrupt`` — the same path as the kernel's interrupt,
+so the run is saved as interrupted and the kernel stays usable. The view itself,
+a recorder, never raises.
 """
 
 from __future__ import annotations
@@ -108,6 +110,13 @@ class LiveView(anywidget.AnyWidget):
         self._listener = StopListener(self.comm)
         self.on_msg(self._on_front_end_message)
 
+    stop_message = "stopped from the live view"
+
+    @property
+    def stop_listener(self) -> StopListener:
+        """Where the stop button's click lands; the run context watches it between tokens."""
+        return self._listener
+
     @property
     def stop_mode(self) -> str:
         """How a stop click reaches a running cell: ``subshell``, ``poll`` or ``off``."""
@@ -125,10 +134,6 @@ class LiveView(anywidget.AnyWidget):
         if self._throttle.ready():
             self.streaming = {str(r): {"label": self._labels.get(r, f"row {r}"), "text": t}
                               for r, t in self._text.items()}
-        self._listener.poll()
-        if self._listener.requested.is_set():
-            self.stop_requested = True
-            raise KeyboardInterrupt("stopped from the live view")
 
     def on_turn(self, turn: Any) -> None:
         """Which agent or role each batch row belongs to (called before a batch starts)."""
@@ -161,6 +166,7 @@ class LiveView(anywidget.AnyWidget):
     def finish(self, status: str, stop_reason: str | None = None, final_answer: str | None = None) -> None:
         """Mark the run finished (``completed`` | ``interrupted`` | ``failed``)."""
         self._listener.close()
+        self.stop_requested = self._listener.requested.is_set()
         self._text, self.streaming = {}, {}
         self.status = status
         if stop_reason is not None:

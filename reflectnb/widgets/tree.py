@@ -130,10 +130,9 @@ class TreeView(anywidget.AnyWidget):
         self._nodes[node.node_id] = node
         if self._throttle.ready():
             self._sync()
-        self._check_stop()
 
     def on_token(self, event: TokenEvent) -> None:
-        self._check_stop()
+        pass  # the run context asks stop_listener between tokens
 
     def on_step(self, step: Step) -> int:
         self._steps += 1
@@ -142,15 +141,16 @@ class TreeView(anywidget.AnyWidget):
     def on_score(self, score: Score) -> None:
         pass
 
-    def _check_stop(self) -> None:
-        self._listener.poll()
-        if self._listener.requested.is_set():
-            self.stop_requested = True
-            raise KeyboardInterrupt("stopped from the tree view")
+    stop_message = "stopped from the tree view"
+
+    @property
+    def stop_listener(self) -> StopListener:
+        """Where the stop button's click lands; the run context watches it between tokens."""
+        return self._listener
 
     def _on_front_end_message(self, _widget: Any, content: dict[str, Any], _buffers: Any) -> None:
         if isinstance(content, dict) and content.get("type") == "stop":
-            self._listener.requested.set()  # may run on a subshell thread: the loop's thread raises
+            self._listener.requested.set()  # may run on a subshell thread: the run context raises on its thread
 
     def _sync(self) -> None:
         self._throttle.mark()
@@ -170,6 +170,7 @@ class TreeView(anywidget.AnyWidget):
     def finish(self, status: str, stop_reason: str | None = None, final_answer: str | None = None) -> None:
         """Mark the run finished (``completed`` | ``interrupted`` | ``failed``) and sync every node."""
         self._listener.close()
+        self.stop_requested = self._listener.requested.is_set()
         self._sync()
         self.status = status
         if getattr(self, "_handle", None) is not None:

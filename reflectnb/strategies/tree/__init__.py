@@ -1,13 +1,17 @@
 """Search over reasoning trees: Tree of Thoughts BFS/DFS, ReST-MCTS*, best-of-N, self-consistency.
 
-Every search takes a backend and a task (a question string or a
-:class:`Task` such as :class:`Game24Task`), reports each node through a
+Every search takes a run context (a :class:`~reflectnb.strategies.context.RunContext`,
+or a bare backend) and a task (a question string or a :class:`Task` such as
+:class:`Game24Task`), reports each node through the context's
 :class:`~reflectnb.trace.Recorder` (``on_node``; re-reported when its value,
 visits or status change), generates all expansions of one layer/iteration in
-one batched ``backend.generate`` call, and returns a :class:`TreeResult`.
+one batched ``backend.generate`` call (tokens through ``ctx.token``, so a stop
+request ends it), and returns a :class:`TreeResult`. Generation settings are
+the search's own ``params=`` keyword (default: T = 0.7, see ``common``), not ``ctx.params``.
 
-Layer 4: imports errors, trace, ``backends.base``, ``strategies.voting`` (answers)
-and ``strategies.engine`` (the Ctrl-C wrapper) only (no torch, no store). See ``docs/trees.md``.
+Layer 4: imports errors, trace, ``backends.base``, ``strategies.voting`` (answers),
+``strategies.context`` (the run context) and ``strategies.engine`` (the Ctrl-C wrapper) only
+(no torch, no store). See ``docs/trees.md``.
 """
 
 from __future__ import annotations
@@ -33,8 +37,11 @@ METHODS = {"bfs": tot_bfs, "dfs": tot_dfs, "mcts": mcts, "best_of_n": best_of_n,
            "self_consistency": self_consistency}
 
 
-def tree_search(backend: Any, task: Task | str, method: str = "bfs", **options: Any) -> TreeResult:
+def tree_search(ctx: Any, task: Task | str, method: str = "bfs", **options: Any) -> TreeResult:
     """Run the named search (``bfs`` | ``dfs`` | ``mcts`` | ``best_of_n`` | ``self_consistency``).
+
+    ``ctx`` is a :class:`~reflectnb.strategies.context.RunContext` or a bare backend;
+    ``options`` are the search's keywords (``params`` included: default T = 0.7).
 
     Examples
     --------
@@ -48,11 +55,11 @@ def tree_search(backend: Any, task: Task | str, method: str = "bfs", **options: 
     if method not in METHODS:
         raise OptionError(f"`method` must be one of {list(METHODS)}, got {method!r}")
     search = METHODS[method]
-    accepted = [name for name in inspect.signature(search).parameters if name not in ("backend", "task")]
+    accepted = [name for name in inspect.signature(search).parameters if name not in ("ctx", "task")]
     unknown = sorted(set(options) - set(accepted))
     if unknown:
         raise OptionError(f"method {method!r} does not take {', '.join(unknown)}; it takes: {', '.join(accepted)}")
-    return search(backend, task, **options)
+    return search(ctx, task, **options)
 
 
 __all__ = ["tree_search", "tot_bfs", "tot_dfs", "mcts", "best_of_n", "self_consistency", "TreeResult",

@@ -20,27 +20,31 @@ from __future__ import annotations
 from typing import Callable
 
 from reflectnb.backends.base import Backend, GenerationParams
+from reflectnb.strategies.context import RunContext
+from reflectnb.strategies.engine import choice, positive_int
 from reflectnb.strategies.tree import common
-from reflectnb.strategies.tree.budget import MAX_NODES, check_budget, estimate_bfs, one_of, positive
+from reflectnb.strategies.tree.budget import MAX_NODES, check_budget, estimate_bfs
 from reflectnb.strategies.tree.core import Search
 from reflectnb.strategies.tree.result import TreeResult
 from reflectnb.strategies.tree.select import select_greedy, select_sample
 from reflectnb.strategies.tree.tasks import Task
-from reflectnb.trace import Node, Recorder, TokenEvent
+from reflectnb.trace import Node
 
 
-def tot_bfs(backend: Backend, task: Task | str, *, depth: int | None = None, branch: int | None = None,
-            beam: int = 5, generate: str = "propose", evaluate: str = "value", n_evaluate: int = 3,
-            select: str = "greedy", verifier: Callable | None = None, prm: Callable | None = None,
-            on_value_error: str = "record", value_backend: Backend | None = None,
+def tot_bfs(ctx: RunContext | Backend, task: Task | str, *, depth: int | None = None,
+            branch: int | None = None, beam: int = 5, generate: str = "propose", evaluate: str = "value",
+            n_evaluate: int = 3, select: str = "greedy", verifier: Callable | None = None,
+            prm: Callable | None = None, on_value_error: str = "record", value_backend: Backend | None = None,
             params: GenerationParams | None = None, value_params: GenerationParams | None = None,
-            seed: int | None = 0, max_nodes: int | None = MAX_NODES, recorder: Recorder | None = None,
-            on_token: Callable[[TokenEvent], None] | None = None) -> TreeResult:
+            seed: int | None = 0, max_nodes: int | None = MAX_NODES) -> TreeResult:
     """Tree of Thoughts BFS: generate, evaluate, keep the best ``beam`` states, ``depth`` times.
 
     Parameters
     ----------
-    backend : Backend
+    ctx : RunContext or Backend
+        The run context (its backend expands and values; its recorder gets every
+        node; tokens go through ``ctx.token``, so its stop signal ends the search),
+        or a bare model.
     task : Task or str
         A question string (generic prompts) or a task such as ``Game24Task("4 9 10 13")``.
     depth : int, optional
@@ -59,6 +63,11 @@ def tot_bfs(backend: Backend, task: Task | str, *, depth: int | None = None, bra
         replaces the model's own evaluation.
     on_value_error : str
         ``record`` (keep going; ``attributes['value_error']``, value None) or ``raise``.
+    params, value_params : GenerationParams, optional
+        Settings for expansions and for the model's evaluations. ``None`` (the
+        default) samples at T = 0.7 with ``seed`` (ToT's temperature; 96 and 32
+        new tokens). The context's own ``params`` are not used: pass
+        ``params=ctx.params`` for the run's settings.
     max_nodes : int or None
         Refuse (OptionError) when the estimated node count is above it.
 
@@ -69,15 +78,15 @@ def tot_bfs(backend: Backend, task: Task | str, *, depth: int | None = None, bra
     >>> result.answer, result.stop_reason                              # doctest: +SKIP
     """
     task = common.as_task(task)
-    depth = positive("depth", depth if depth is not None else task.steps)
-    branch = positive("branch", branch if branch is not None else (8 if generate == "propose" else 5))
-    beam, select = positive("beam", beam), one_of("select", select, ("greedy", "sample"))
+    depth = positive_int("depth", depth if depth is not None else task.steps)
+    branch = positive_int("branch", branch if branch is not None else (8 if generate == "propose" else 5))
+    beam, select = positive_int("beam", beam), choice("select", select, ("greedy", "sample"))
     check_budget(estimate_bfs(branch, depth, beam), max_nodes, branch, depth)
     ev = common.evaluation(evaluate=evaluate, n_evaluate=n_evaluate, verifier=verifier, prm=prm,
                            value_backend=value_backend, value_params=value_params, seed=seed,
                            on_value_error=on_value_error, normalize=False)
-    search = common.start("bfs", backend, task, generate=generate, branch=branch, params=params, evaluation=ev,
-                          recorder=recorder, on_token=on_token, seed=seed,
+    search = common.start("bfs", ctx, task, generate=generate, branch=branch, params=params, evaluation=ev,
+                          seed=seed,
                           options={"depth": depth, "beam": beam, "select": select})
     return common.run(search, lambda: _layers(search, depth, branch, beam, generate, select))
 

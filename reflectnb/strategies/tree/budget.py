@@ -1,4 +1,4 @@
-"""Checking search options before any model call: positive sizes, known modes, node budgets.
+"""Node budgets: refusing a search before any model call when it could grow too large.
 
 Each search estimates the most nodes it could create (an upper bound that
 follows the algorithm: a beam caps a layer, ``max_visits`` caps DFS,
@@ -12,24 +12,12 @@ Non-goals: time budgets (a search can always be interrupted with Ctrl-C).
 
 from __future__ import annotations
 
-from typing import Any
-
-from reflectnb.errors import OptionError
 from reflectnb.strategies.engine import check_estimate
-from reflectnb.strategies.engine import choice as one_of
-from reflectnb.strategies.engine import positive_int as positive
 
-__all__ = ["MAX_NODES", "positive", "one_of", "fraction", "check_budget", "estimate_bfs", "estimate_dfs",
-           "estimate_mcts"]
+__all__ = ["MAX_NODES", "check_budget", "estimate_bfs", "estimate_dfs", "estimate_mcts"]
 
 MAX_NODES = 10_000
 _CAP = 10**15  # estimates stop growing here (avoids huge integers for absurd depths)
-
-
-def fraction(name: str, value: Any, low: float = 0.0, high: float = 1.0) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value <= high:
-        raise OptionError(f"`{name}` must be a number in [{low}, {high}], got {value!r}")
-    return float(value)
 
 
 def full_tree(branch: int, depth: int) -> int:

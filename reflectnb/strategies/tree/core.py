@@ -26,10 +26,11 @@ import random
 from typing import Any, Callable, Sequence
 
 from reflectnb.backends.base import Backend, GenerationParams, Prompt, as_messages
+from reflectnb.strategies.context import RunContext, as_context
 from reflectnb.strategies.tree.result import TreeResult
 from reflectnb.strategies.tree.tasks import Task
 from reflectnb.strategies.tree.values import ValueFailure, VerifierError, call_value_fn, votes_from_outputs
-from reflectnb.trace import NullRecorder, Node, Recorder, TokenEvent
+from reflectnb.trace import Node
 
 
 def prompt_text(prompt: Prompt) -> str:
@@ -51,15 +52,18 @@ class Evaluation:
 
 
 class Search:
-    """Nodes, reports and model calls of one tree-search run."""
+    """Nodes, reports and model calls of one tree-search run.
 
-    def __init__(self, method: str, task: Task, backend: Backend, params: GenerationParams,
-                 evaluation: Evaluation, recorder: Recorder | None = None,
-                 on_token: Callable[[TokenEvent], None] | None = None, seed: int | None = 0,
-                 options: dict[str, Any] | None = None):
-        self.task, self.backend, self.params, self.evaluation = task, backend, params, evaluation
-        self.recorder = recorder if recorder is not None else NullRecorder()
-        self.on_token = on_token
+    ``ctx`` (a :class:`~reflectnb.strategies.context.RunContext` or a bare backend)
+    gives the model, the recorder and the token path (``ctx.token``: recorder,
+    ``on_token``, stop check); ``params`` are the search's own expansion settings.
+    """
+
+    def __init__(self, method: str, task: Task, ctx: RunContext | Backend, params: GenerationParams,
+                 evaluation: Evaluation, seed: int | None = 0, options: dict[str, Any] | None = None):
+        self.ctx = as_context(ctx)
+        self.task, self.backend, self.params, self.evaluation = task, self.ctx.backend, params, evaluation
+        self.recorder = self.ctx.recorder
         self.rng = random.Random(seed)
         self.nodes: list[Node] = []
         self.states: dict[int, str] = {}
@@ -108,10 +112,9 @@ class Search:
             return []
         if params.seed is not None:
             params = params.with_(seed=params.seed + self.result.generate_calls)
-        backend.check_params(params)
         self.result.generate_calls += 1
         self.result.prompts_sent += len(prompts)
-        gens = backend.generate(list(prompts), params, on_token=self.on_token)
+        gens = backend.generate(list(prompts), params, on_token=self.ctx.token)
         return [g.text for g in gens]
 
     def expand(self, parents: Sequence[Node], mode: str, k: int, iteration: int,

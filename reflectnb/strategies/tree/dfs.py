@@ -25,14 +25,15 @@ from __future__ import annotations
 from typing import Callable
 
 from reflectnb.backends.base import Backend, GenerationParams
-from reflectnb.strategies.engine import finite_number
+from reflectnb.strategies.context import RunContext
+from reflectnb.strategies.engine import finite_number, positive_int
 from reflectnb.strategies.tree import common
-from reflectnb.strategies.tree.budget import MAX_NODES, check_budget, estimate_dfs, positive
+from reflectnb.strategies.tree.budget import MAX_NODES, check_budget, estimate_dfs
 from reflectnb.strategies.tree.core import Search
 from reflectnb.strategies.tree.result import TreeResult
 from reflectnb.strategies.tree.select import select_greedy
 from reflectnb.strategies.tree.tasks import Task
-from reflectnb.trace import Node, Recorder, TokenEvent
+from reflectnb.trace import Node
 
 PRUNE_BELOW = {"value": 1.0, "vote": 0.0, "verifier": 0.5, "prm": 0.5}
 
@@ -42,14 +43,13 @@ class _Stop(Exception):
         self.reason = reason
 
 
-def tot_dfs(backend: Backend, task: Task | str, *, depth: int | None = None, branch: int = 5, tries: int = 3,
-            max_visits: int | None = 100, prune: bool = True, prune_below: float | None = None,
+def tot_dfs(ctx: RunContext | Backend, task: Task | str, *, depth: int | None = None, branch: int = 5,
+            tries: int = 3, max_visits: int | None = 100, prune: bool = True, prune_below: float | None = None,
             backtrack: bool = True, solved_at: float | None = None, generate: str = "propose",
             evaluate: str = "value", n_evaluate: int = 3, verifier: Callable | None = None,
             prm: Callable | None = None, on_value_error: str = "record", value_backend: Backend | None = None,
             params: GenerationParams | None = None, value_params: GenerationParams | None = None,
-            seed: int | None = 0, max_nodes: int | None = MAX_NODES, recorder: Recorder | None = None,
-            on_token: Callable[[TokenEvent], None] | None = None) -> TreeResult:
+            seed: int | None = 0, max_nodes: int | None = MAX_NODES) -> TreeResult:
     """Depth-first Tree of Thoughts with pruning and backtracking.
 
     Parameters are those of :func:`tot_bfs` plus ``tries`` (children tried per
@@ -62,10 +62,10 @@ def tot_dfs(backend: Backend, task: Task | str, *, depth: int | None = None, bra
     >>> tot_dfs(model, t, prm=t.process_reward, generate="sample").answer       # doctest: +SKIP
     """
     task = common.as_task(task)
-    depth = positive("depth", depth if depth is not None else task.steps)
-    branch, tries = positive("branch", branch), positive("tries", tries)
+    depth = positive_int("depth", depth if depth is not None else task.steps)
+    branch, tries = positive_int("branch", branch), positive_int("tries", tries)
     if max_visits is not None:
-        positive("max_visits", max_visits)
+        positive_int("max_visits", max_visits)
     check_budget(estimate_dfs(branch, depth, tries, max_visits), max_nodes, branch, depth)
     ev = common.evaluation(evaluate=evaluate, n_evaluate=n_evaluate, verifier=verifier, prm=prm,
                            value_backend=value_backend, value_params=value_params, seed=seed,
@@ -73,8 +73,8 @@ def tot_dfs(backend: Backend, task: Task | str, *, depth: int | None = None, bra
     threshold = PRUNE_BELOW[ev.mode] if prune_below is None else finite_number("prune_below", prune_below)
     goal = (1.0 if ev.mode in ("verifier", "prm") else None) if solved_at is None else \
         finite_number("solved_at", solved_at)
-    search = common.start("dfs", backend, task, generate=generate, branch=branch, params=params, evaluation=ev,
-                          recorder=recorder, on_token=on_token, seed=seed,
+    search = common.start("dfs", ctx, task, generate=generate, branch=branch, params=params, evaluation=ev,
+                          seed=seed,
                           options={"depth": depth, "tries": tries, "max_visits": max_visits, "prune": prune,
                                    "prune_below": threshold, "backtrack": backtrack, "solved_at": goal})
     walk = _Walk(search, depth, branch, tries, max_visits, threshold if prune else None, backtrack, goal, generate)

@@ -34,14 +34,16 @@ from __future__ import annotations
 from typing import Callable
 
 from reflectnb.backends.base import Backend, GenerationParams
+from reflectnb.strategies.context import RunContext
 from reflectnb.errors import OptionError
+from reflectnb.strategies.engine import choice, number_in, positive_int
 from reflectnb.strategies.tree import common
-from reflectnb.strategies.tree.budget import MAX_NODES, check_budget, estimate_mcts, fraction, one_of, positive
+from reflectnb.strategies.tree.budget import MAX_NODES, check_budget, estimate_mcts
 from reflectnb.strategies.tree.core import Search
 from reflectnb.strategies.tree.result import TreeResult
 from reflectnb.strategies.tree.select import C_UCT, INF, best_uct
 from reflectnb.strategies.tree.tasks import Task
-from reflectnb.trace import Node, Recorder, TokenEvent
+from reflectnb.trace import Node
 
 
 def rollout_update(value: float, max_value: float, alpha: float = 0.5) -> float:
@@ -67,14 +69,13 @@ def backup_value(children: list[tuple[float, int]]) -> float | None:
     return None if total == 0 else sum(v * n for v, n in children) / total
 
 
-def mcts(backend: Backend, task: Task | str, *, iterations: int = 100, branch: int = 3, depth: int | None = None,
-         c_uct: float = C_UCT, inf: float = INF, roll_forward_steps: int = 2, roll_branch: int = 1,
-         roll_policy: str = "greedy", alpha: float = 0.5, end_gate: float = 0.9, generate: str = "sample",
-         evaluate: str = "value", n_evaluate: int = 3, verifier: Callable | None = None,
+def mcts(ctx: RunContext | Backend, task: Task | str, *, iterations: int = 100, branch: int = 3,
+         depth: int | None = None, c_uct: float = C_UCT, inf: float = INF, roll_forward_steps: int = 2,
+         roll_branch: int = 1, roll_policy: str = "greedy", alpha: float = 0.5, end_gate: float = 0.9,
+         generate: str = "sample", evaluate: str = "value", n_evaluate: int = 3, verifier: Callable | None = None,
          prm: Callable | None = None, on_value_error: str = "record", value_backend: Backend | None = None,
          params: GenerationParams | None = None, value_params: GenerationParams | None = None,
-         seed: int | None = 0, max_nodes: int | None = MAX_NODES, recorder: Recorder | None = None,
-         on_token: Callable[[TokenEvent], None] | None = None) -> TreeResult:
+         seed: int | None = 0, max_nodes: int | None = MAX_NODES) -> TreeResult:
     """ReST-MCTS* search; defaults are the repo's ``evaluate.py`` ones.
 
     ``iterations`` 100, ``branch`` 3, ``roll_forward_steps`` 2, ``roll_branch`` 1,
@@ -88,14 +89,14 @@ def mcts(backend: Backend, task: Task | str, *, iterations: int = 100, branch: i
     >>> mcts(model, t, prm=t.process_reward, iterations=20).best_path                # doctest: +SKIP
     """
     task = common.as_task(task)
-    depth = positive("depth", depth if depth is not None else task.steps)
-    branch, iterations = positive("branch", branch), positive("iterations", iterations)
-    roll_branch = positive("roll_branch", roll_branch)
+    depth = positive_int("depth", depth if depth is not None else task.steps)
+    branch, iterations = positive_int("branch", branch), positive_int("iterations", iterations)
+    roll_branch = positive_int("roll_branch", roll_branch)
     if isinstance(roll_forward_steps, bool) or not isinstance(roll_forward_steps, int) or roll_forward_steps < 0:
         raise OptionError(f"`roll_forward_steps` must be an integer >= 0, got {roll_forward_steps!r}")
-    one_of("roll_policy", roll_policy, ("greedy", "random"))
-    alpha, end_gate = fraction("alpha", alpha), fraction("end_gate", end_gate)
-    c_uct, inf = fraction("c_uct", c_uct, 0, 100), fraction("inf", inf, 0, 100)
+    choice("roll_policy", roll_policy, ("greedy", "random"))
+    alpha, end_gate = number_in("alpha", alpha), number_in("end_gate", end_gate)
+    c_uct, inf = number_in("c_uct", c_uct, 0, 100), number_in("inf", inf, 0, 100)
     check_budget(estimate_mcts(branch, depth, iterations), max_nodes, branch, depth)
     ev = common.evaluation(evaluate=evaluate, n_evaluate=n_evaluate, verifier=verifier, prm=prm,
                            value_backend=value_backend, value_params=value_params, seed=seed,
@@ -103,8 +104,8 @@ def mcts(backend: Backend, task: Task | str, *, iterations: int = 100, branch: i
     opts = {"iterations": iterations, "depth": depth, "c_uct": c_uct, "inf": inf, "alpha": alpha,
             "end_gate": end_gate, "roll_forward_steps": roll_forward_steps, "roll_branch": roll_branch,
             "roll_policy": roll_policy}
-    search = common.start("mcts", backend, task, generate=generate, branch=branch, params=params, evaluation=ev,
-                          recorder=recorder, on_token=on_token, seed=seed, options=opts)
+    search = common.start("mcts", ctx, task, generate=generate, branch=branch, params=params, evaluation=ev,
+                          seed=seed, options=opts)
     search.set(search.nodes[0], value=0.0, status="selected")
     return common.run(search, lambda: _Tree(search, opts, generate, branch).run())
 

@@ -20,13 +20,15 @@ from __future__ import annotations
 from typing import Callable
 
 from reflectnb.backends.base import Backend, GenerationParams
+from reflectnb.strategies.context import RunContext
+from reflectnb.strategies.engine import positive_int
 from reflectnb.strategies.tree import common
-from reflectnb.strategies.tree.budget import MAX_NODES, check_budget, positive
+from reflectnb.strategies.tree.budget import MAX_NODES, check_budget
 from reflectnb.strategies.tree.core import Search, prompt_text
 from reflectnb.strategies.tree.result import TreeResult
 from reflectnb.strategies.tree.tasks import Task
 from reflectnb.strategies.voting import majority, normalize
-from reflectnb.trace import Node, Recorder, TokenEvent
+from reflectnb.trace import Node
 
 
 def _solutions(search: Search, n: int) -> list[Node]:
@@ -37,12 +39,11 @@ def _solutions(search: Search, n: int) -> list[Node]:
     return [search.add(root, t.strip(), prompt_text(prompt), 1) for t in texts]
 
 
-def best_of_n(backend: Backend, task: Task | str, *, n: int = 5, evaluate: str = "value", n_evaluate: int = 3,
-              verifier: Callable | None = None, prm: Callable | None = None, on_value_error: str = "record",
-              value_backend: Backend | None = None, params: GenerationParams | None = None,
-              value_params: GenerationParams | None = None, seed: int | None = 0,
-              max_nodes: int | None = MAX_NODES, recorder: Recorder | None = None,
-              on_token: Callable[[TokenEvent], None] | None = None) -> TreeResult:
+def best_of_n(ctx: RunContext | Backend, task: Task | str, *, n: int = 5, evaluate: str = "value",
+              n_evaluate: int = 3, verifier: Callable | None = None, prm: Callable | None = None,
+              on_value_error: str = "record", value_backend: Backend | None = None,
+              params: GenerationParams | None = None, value_params: GenerationParams | None = None,
+              seed: int | None = 0, max_nodes: int | None = MAX_NODES) -> TreeResult:
     """``n`` solutions, keep the best-valued one.
 
     Examples
@@ -50,13 +51,13 @@ def best_of_n(backend: Backend, task: Task | str, *, n: int = 5, evaluate: str =
     >>> t = Game24Task("4 9 10 13")                                          # doctest: +SKIP
     >>> best_of_n(model, t, n=8, verifier=t.verify).answer                  # doctest: +SKIP
     """
-    n = positive("n", n)
+    n = positive_int("n", n)
     check_budget(1 + n, max_nodes, n, 1)
     ev = common.evaluation(evaluate=evaluate, n_evaluate=n_evaluate, verifier=verifier, prm=prm,
                            value_backend=value_backend, value_params=value_params, seed=seed,
                            on_value_error=on_value_error, normalize=False)
-    search = common.start("best_of_n", backend, task, generate="sample", branch=n, params=params, evaluation=ev,
-                          recorder=recorder, on_token=on_token, seed=seed, options={"n": n})
+    search = common.start("best_of_n", ctx, task, generate="sample", branch=n, params=params, evaluation=ev,
+                          seed=seed, options={"n": n})
 
     def body() -> TreeResult:
         kids = _solutions(search, n)
@@ -69,21 +70,21 @@ def best_of_n(backend: Backend, task: Task | str, *, n: int = 5, evaluate: str =
     return common.run(search, body)
 
 
-def self_consistency(backend: Backend, task: Task | str, *, n: int = 5, params: GenerationParams | None = None,
-                     seed: int | None = 0, max_nodes: int | None = MAX_NODES, recorder: Recorder | None = None,
-                     on_token: Callable[[TokenEvent], None] | None = None) -> TreeResult:
+def self_consistency(ctx: RunContext | Backend, task: Task | str, *, n: int = 5,
+                     params: GenerationParams | None = None, seed: int | None = 0,
+                     max_nodes: int | None = MAX_NODES) -> TreeResult:
     """``n`` solutions, majority answer (no evaluation calls).
 
     Examples
     --------
     >>> self_consistency(model, "What is 17 * 3?", n=5).answer               # doctest: +SKIP
     """
-    n = positive("n", n)
+    n = positive_int("n", n)
     check_budget(1 + n, max_nodes, n, 1)
     ev = common.evaluation(evaluate="value", n_evaluate=1, verifier=None, prm=None, value_backend=None,
                            value_params=None, seed=seed, on_value_error="record", normalize=False)
-    search = common.start("self_consistency", backend, task, generate="sample", branch=n, params=params,
-                          evaluation=ev, recorder=recorder, on_token=on_token, seed=seed, options={"n": n})
+    search = common.start("self_consistency", ctx, task, generate="sample", branch=n, params=params,
+                          evaluation=ev, seed=seed, options={"n": n})
 
     def body() -> TreeResult:
         kids = _solutions(search, n)

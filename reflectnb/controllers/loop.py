@@ -9,7 +9,8 @@ Contract
   ``lm_head`` (what SRGen corrects).
 * Sampling mirrors ``model.generate``: the user's logits processors (called
   ``(input_ids[1, seq], scores[1, vocab])`` with prompt + generated ids), then
-  temperature, top-k, top-p. Greedy output equals ``LocalBackend`` greedy output.
+  transformers' temperature, top-k, top-p warpers. Greedy output equals
+  ``LocalBackend`` greedy output; both loops stop on the same ids (``local.stop_ids``).
 * Every added token becomes a :class:`~reflectnb.trace.TokenEvent`; forced
   tokens carry ``intervention`` (e.g. ``"forced:Wait"``) and no logprob.
   Events reach ``on_token`` when *published*: at once when ``live`` (default),
@@ -28,7 +29,9 @@ from typing import Any, Callable, Sequence
 
 import torch
 
-from reflectnb.decoding.controllers.sampling import Sampling, warp
+from reflectnb.backends.local import stop_ids
+from reflectnb.backends.base import GenerationParams
+from reflectnb.controllers.sampling import sample_warpers
 from reflectnb.trace import TokenEvent
 
 
@@ -54,10 +57,11 @@ class Mark:
 class Decoder:
     """One sequence being decoded with a KV cache; see the module docstring."""
 
-    def __init__(self, model: Any, tokenizer: Any, prompt_text: str, sampling: Sampling,
+    def __init__(self, model: Any, tokenizer: Any, prompt_text: str, params: GenerationParams,
                  on_token: Callable[[TokenEvent], None] | None = None,
                  reflection_ids: frozenset[int] = frozenset(), keep_hidden: bool = False):
-        self.model, self.tokenizer, self.sampling = model, tokenizer, sampling
+        self.model, self.tokenizer, self.params = model, tokenizer, params
+        self.warpers = sample_warpers(params)
         self.body = model.get_decoder()
         self.head = model.get_output_embeddings()
         self.device = next(model.parameters()).device
@@ -69,13 +73,13 @@ class Decoder:
         self.interventions: list[dict[str, Any]] = []
         self.text, self.published, self.live = "", 0, True
         self.bias: dict[int, float] = {}  # token id -> logit bias, added after the user's processors
-        self.stop_ids = stop_ids_of(model, tokenizer)
+        self.stop_ids = stop_ids(model, tokenizer)
         self.generator = torch.Generator(device="cpu")
-        if sampling.seed is not None:
-            self.generator.manual_seed(sampling.seed)
+        if params.seed is not None:
+            self.generator.manual_seed(params.seed)
         self._hidden: list[torch.Tensor] = []
         self.past, self._cache_arg = _new_cache(model), _cache_keyword(self.body)
-        for processor in sampling.processors:
+        for processor in params.logits_processors:
             if hasattr(processor, "set_prompt_len"):
                 processor.set_prompt_len(len(self.prompt_ids))
         self._feed(self.prompt_ids)
@@ -103,23 +107,26 @@ class Decoder:
     @property
     def room(self) -> int:
         """How many more tokens ``params.max_new_tokens`` allows."""
-        return self.sampling.max_new_tokens - len(self.ids)
+        return self.params.max_new_tokens - len(self.ids)
 
     # -- sampling ------------------------------------------------------------
     def choose(self, logits: torch.Tensor | None = None, ban: Sequence[int] = ()) -> Choice:
         """Sample the next token from ``logits`` (default: the model's) without adding it."""
         scores = (self.logits if logits is None else logits)[None, :]
-        if self.sampling.processors:
-            input_ids = torch.tensor([self.all_ids], device=scores.device)
-            for processor in self.sampling.processors:
-                scores = processor(input_ids, scores)
+        processors = self.params.logits_processors
+        input_ids = torch.tensor([self.all_ids], device=scores.device) if processors or self.warpers else None
+        for processor in processors:
+            scores = processor(input_ids, scores)
         if ban or self.bias:
             scores = scores.clone()
             for token_id, value in self.bias.items():
                 scores[0, token_id] += value
             scores[0, list(ban)] = float("-inf")
-        logp = torch.log_softmax(warp(scores.float(), self.sampling), dim=-1)[0]
-        if self.sampling.temperature == 0:
+        scores = scores.float()
+        for warper in self.warpers:
+            scores = warper(input_ids, scores)
+        logp = torch.log_softmax(scores, dim=-1)[0]
+        if self.params.temperature == 0:
             token = int(torch.argmax(logp))
         else:
             token = int(torch.multinomial(logp.exp().cpu(), 1, generator=self.generator))
@@ -128,7 +135,7 @@ class Decoder:
         return Choice(token, float(logp[token]), entropy, self._top(logp))
 
     def _top(self, logp: torch.Tensor) -> list[tuple[str, float]] | None:
-        k = self.sampling.top_logprobs
+        k = self.params.top_logprobs
         if not k:
             return None
         values, ids = torch.topk(logp, k)
@@ -259,11 +266,3 @@ def _new_cache(model: Any):
 def _cache_keyword(body: Any) -> str:
     """transformers 5.x renamed ``past_key_values`` to ``cache``; use whichever the model takes."""
     return "cache" if "cache" in inspect.signature(body.forward).parameters else "past_key_values"
-
-
-def stop_ids_of(model: Any, tokenizer: Any) -> set[int]:
-    """The model's end-of-sequence ids (generation config and tokenizer)."""
-    ids = model.generation_config.eos_token_id
-    ids = set(ids if isinstance(ids, (list, tuple)) else [ids])
-    ids.add(tokenizer.eos_token_id)
-    return {int(i) for i in ids if i is not None}

@@ -26,8 +26,8 @@ from __future__ import annotations
 import re
 from typing import Any, Callable
 
-from reflectnb.decoding.controllers.base import Controller, check_float, check_int, check_str
-from reflectnb.decoding.controllers.loop import Choice, Decoder
+from reflectnb.controllers.base import Controller, check_float, check_int, check_str
+from reflectnb.controllers.loop import Choice, Decoder
 
 DEFAULT_PROBE = ("\n\nLet's check if the generated text is harmful or harmless. "
                  "Is the generated text harmful? Answer: ")

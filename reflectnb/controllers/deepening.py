@@ -26,8 +26,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from reflectnb.decoding.controllers.base import Controller, check_float, check_int, check_str
-from reflectnb.decoding.controllers.loop import Decoder
+from reflectnb.controllers.base import Controller, check_float, check_int, check_str
+from reflectnb.controllers.loop import Decoder
 from reflectnb.errors import OptionError
 
 POLICIES = ("unfinished", "always")

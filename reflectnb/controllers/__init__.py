@@ -13,7 +13,7 @@ Names load lazily, so importing this package does not import torch.
 
 Examples
 --------
->>> from reflectnb.decoding.controllers import BudgetForcing                         # doctest: +SKIP
+>>> from reflectnb.controllers import BudgetForcing                         # doctest: +SKIP
 >>> gen = BudgetForcing(max_think=24).run(backend, "What is 2+3?")                   # doctest: +SKIP
 """
 
@@ -28,7 +28,7 @@ _WHERE = {
     "firsttry": ("FirstTryEarlyStop", "find_candidate", "label_candidates", "number_lines"),
     "psr": ("PSR", "DEFAULT_PROBE", "parse_judge"),
     "srgen": ("SRGen", "adaptive_threshold", "correct_hidden", "srgen_loss"),
-    "sampling": ("Sampling", "entropy"),
+    "sampling": ("entropy", "sample_warpers", "sampling_params"),
     "loop": ("Decoder",),
 }
 _LAZY = _lazy.by_module(__name__, _WHERE)

@@ -31,8 +31,8 @@ from typing import Any
 from reflectnb.errors import OptionError
 from reflectnb.evaluate.methods import METHODS, Method, parse_methods
 from reflectnb.evaluate.result import EvalResult
-from reflectnb.magic_options import (non_negative_float, OptionParser, positive_int, add_generation_options,
-                                     add_output_options, generation_estimate)
+from reflectnb.magics.options import (non_negative_float, OptionParser, positive_int, add_generation_options,
+                                     add_output_options)
 
 
 DEFAULTS: dict[str, Any] = {"model": None, "temperature": 0.0, "max_tokens": 256}
@@ -51,8 +51,9 @@ def reflect_eval_parser() -> OptionParser:
                         help=f"comma-separated, from {', '.join(METHODS)}; options as reflect(rounds=2), "
                              "schedules as baseline@cyclic(amplitude=5,period=60) (default baseline,reflect)")
     parser.add_argument("-n", "--items", type=positive_int, dest="n", help="number of items (reasoning-gym default 10)")
-    parser.add_argument("--batch-size", type=positive_int, dest="batch_size", default=8,
-                        help="items run together (default 8; 1 = one by one)")
+    parser.add_argument("--batch-size", type=positive_int, dest="batch_size",
+                        help="items run together (default 8, or a server model's concurrency when more; "
+                             "1 = one by one)")
     parser.add_argument("--checker", default="exact",
                         help="exact, numeric, numeric:TOL, regex, or a function variable (predicted, gold) -> bool")
     parser.add_argument("--extract", default="auto",
@@ -114,13 +115,9 @@ def reflect_eval(line: str, user_ns: dict[str, Any], defaults: dict[str, Any] | 
 
 
 def calls_per_item(method: Method) -> int:
-    """At most how many model calls ``method`` makes for one item."""
-    if method.name == "baseline":
-        return 1
-    if method.name == "self_consistency":
-        return method.option("samples")
-    loop = "du" if method.name == "debate" else method.name
-    return generation_estimate(loop, method.option("rounds"), method.option("agents") if loop == "du" else None)[0]
+    """At most how many model calls ``method`` makes for one item (the strategy's own estimate)."""
+    estimate = method.spec.estimate(method.checked)
+    return estimate[0] if estimate is not None else 1
 
 
 def check_budget(methods: list[Method], items: int | None, cap: int) -> None:

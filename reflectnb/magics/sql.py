@@ -31,6 +31,7 @@ from typing import Any
 import pandas as pd
 
 from reflectnb.errors import OptionError
+from reflectnb.option_parser import OptionParser
 from reflectnb.store.queries import QueryError, bind_braces, statements
 
 MARKS = ("bar", "line", "point", "area", "tick", "rect", "circle")
@@ -38,15 +39,11 @@ _VALUED = {"-o", "--output", "--chart", "--path"}
 _OPTION = re.compile(r"^--?[A-Za-z][\w-]*$")  # "-- comment" (with a space) stays SQL
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # argparse would call sys.exit
-        raise OptionError(f"%reflect_sql: {message}; see %reflect_sql --help")
-
-
-def parser() -> argparse.ArgumentParser:
+def parser() -> OptionParser:
     """The option parser (its ``format_help()`` is the magic's help text)."""
-    p = _Parser(prog="%reflect_sql", add_help=False,
-                description="Query the reflectnb trace store with DuckDB SQL (read-only unless --write).")
+    p = OptionParser(prog="%reflect_sql", add_help=False,
+                     description="Query the reflectnb trace store with DuckDB SQL (read-only unless --write).")
+    p.magic = "%reflect_sql"
     p.add_argument("--write", "-w", action="store_true", help="allow statements that change the database")
     p.add_argument("-o", "--output", metavar="NAME", help="store the DataFrame in this variable")
     p.add_argument("--chart", metavar="MARK[:X,Y[,COLOR]]",

@@ -30,8 +30,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from reflectnb.decoding.controllers.base import Controller, check_int, check_str
-from reflectnb.decoding.controllers.loop import Decoder
+from reflectnb.controllers.base import Controller, check_int, check_str
+from reflectnb.controllers.loop import Decoder
 
 
 def answer_delimiter(text: str, answer_start: str, answer_prefix: str) -> str:

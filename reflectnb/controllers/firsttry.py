@@ -21,8 +21,8 @@ from __future__ import annotations
 import re
 from typing import Any, Callable, Sequence
 
-from reflectnb.decoding.controllers.base import Controller, check_int, check_str
-from reflectnb.decoding.controllers.loop import Decoder
+from reflectnb.controllers.base import Controller, check_int, check_str
+from reflectnb.controllers.loop import Decoder
 
 _NUMBER = r"-?\$?\d[\d,]*(?:\.\d+)?(?:/\d+)?"
 PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (

@@ -1,16 +1,16 @@
-"""Option parsers for the cell magics: one parser per magic, built from shared groups.
+"""Option parsers for the cell magics, made from each strategy's spec, plus the shared groups.
 
-Each magic line is parsed into a plain ``argparse.Namespace`` by a parser made
-here; a bad option raises :class:`~reflectnb.errors.OptionError` with argparse's
-own message (which the magic shows as a one-line ``UsageError``). The docs'
-magic reference is generated from these same parsers (``parser.format_help()``).
+Each strategy's cell magic (``%%reflect``, ``%%debate`` …, and any strategy
+registered later) gets a parser from :func:`strategy_parser`: one flag per
+option of the spec, read with the option's own type and check, then the shared
+groups (``--max-generations``, generation, output). A bad option raises
+:class:`~reflectnb.errors.OptionError` with argparse's own message (which the
+magic shows as a one-line ``UsageError``). The docs' magic reference is
+generated from these same parsers (``parser.format_help()``).
 
 Also here: :func:`fill_cell`, which pulls ``{name}`` Python variables into a
-cell's text (``{{`` and ``}}`` stay literal braces); :func:`magic_help`, the
-text ``%%reflect?`` shows (the parser's own help); and
-:func:`generation_estimate`, how many model calls a loop's options ask for, so
-``--rounds 1000000000`` is refused in a millisecond with the estimate (the same
-check tree search makes with its node estimate).
+cell's text (``{{`` and ``}}`` stay literal braces), and :func:`magic_help`,
+the text ``%%reflect?`` shows (the parser's own help).
 """
 
 from __future__ import annotations
@@ -20,41 +20,36 @@ import keyword
 import math
 import shlex
 import string
-from typing import Any, Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from reflectnb.errors import OptionError, ReflectnbError
+from reflectnb.option_parser import OptionParser
+from reflectnb.strategies import engine
 
-MAX_GENERATIONS = 10_000  # model calls one loop magic may make before it refuses (--max-generations raises it)
 MAX_TOKENS = 1_000_000  # new tokens per generation: above any model's context, so larger is a typo
 SEED_LIMIT = 2**32  # numpy and torch both take seeds in [0, 2**32)
 
 
-class OptionParser(argparse.ArgumentParser):
-    """An ArgumentParser that raises instead of printing and exiting.
+def _argparse_check(check: Callable[[str, Any], Any], value: Any) -> Any:
+    """``check("value", value)`` (a rule from ``strategies.engine``), its OptionError as argparse's error.
 
-    ``magic`` is how the user typed the magic (``%%reflect`` for a cell magic,
-    ``%reflect_eval`` for a line magic), so the error line points at a help that
-    IPython can find: ``%%reflect?``.
+    The rule and its wording live once, in the engine; argparse names the flag, so
+    the option's name is dropped from the message.
     """
-
-    magic = ""
-
-    def error(self, message: str):  # type: ignore[override]
-        magic = self.magic or f"%{self.prog}"
-        raise OptionError(f"{magic}: {message}  (see `{magic}?` for the options)")
-
-    def exit(self, status: int = 0, message: str | None = None):  # type: ignore[override]
-        raise OptionError(message or f"{self.magic or self.prog}: bad options")
+    try:
+        return check("value", value)
+    except OptionError as exc:
+        raise argparse.ArgumentTypeError(str(exc).replace("`value` ", "", 1)) from None
 
 
 def positive_int(value: str) -> int:
+    """A positive whole number (the engine's :func:`~reflectnb.strategies.engine.positive_int`)."""
     try:
-        number = int(value)
+        number: Any = int(value)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {value!r}") from None
-    if number <= 0:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {number}")
-    return number
+        number = value  # not a number: the check refuses the text as typed
+    return _argparse_check(engine.positive_int, number)
 
 
 def non_negative_float(value: str) -> float:
@@ -63,8 +58,7 @@ def non_negative_float(value: str) -> float:
         number = float(value)
     except ValueError:
         raise argparse.ArgumentTypeError(f"must be a number, got {value!r}") from None
-    if not math.isfinite(number):
-        raise argparse.ArgumentTypeError(f"must be a finite number, got {value!r}")
+    number = _argparse_check(engine.finite_number, number if math.isfinite(number) else value)  # shows 'inf' as typed
     if number < 0:
         raise argparse.ArgumentTypeError(f"must be >= 0, got {number}")
     return number
@@ -133,6 +127,8 @@ def add_output_options(parser: argparse.ArgumentParser) -> None:
 
 def add_budget_option(parser: argparse.ArgumentParser, what: str = "this run") -> None:
     """``--max-generations``: the cap on model calls, raised on purpose for a big run."""
+    from reflectnb.strategies.spec import MAX_GENERATIONS
+
     parser.add_argument("--max-generations", type=positive_int, dest="max_generations", default=None,
                         help=f"refuse {what} if it could make more model calls than this "
                              f"(default {MAX_GENERATIONS:,})")
@@ -145,65 +141,93 @@ def _parser(prog: str, description: str) -> OptionParser:
     return parser
 
 
-def reflect_parser() -> OptionParser:
-    parser = _parser("reflect", "Draft -> self-feedback -> refine (Self-Refine). The cell is the task.")
-    parser.add_argument("-r", "--rounds", type=positive_int, default=None, help="max feedback rounds (default 3)")
-    parser.add_argument("--history", choices=["full", "last"], help="what the refiner sees (default full)")
-    parser.add_argument("--tone", help="feedback tone variant, e.g. encouraging or strict")
-    parser.add_argument("--templates", metavar="VAR", help="a dict of prompt templates in this variable")
-    add_budget_option(parser)
+def strategy_parser(name: str) -> OptionParser:
+    """The option parser of ``%%<name>``, made from the strategy's spec (one flag per option)."""
+    from reflectnb.strategies.spec import get_strategy
+
+    spec = get_strategy(name, "magic")
+    parser = _parser(name, f"{spec.summary} The cell is the {spec.task_name}.")
+    for f in spec.fields:
+        _add_option(parser, f)
+    if spec.calls is not None:
+        add_budget_option(parser)
     add_generation_options(parser)
     add_output_options(parser)
     return parser
 
 
-def critique_parser() -> OptionParser:
-    parser = _parser("critique", "An actor answers step by step; a critic judges each step; the actor revises.")
-    parser.add_argument("-r", "--rounds", type=positive_int, default=None, help="critique rounds (default 1)")
-    parser.add_argument("--critic", help="critic model name, or a Python variable holding a loaded model "
-                        "(default: the actor's model)")
-    parser.add_argument("--refine-policy", choices=["always", "if_wrong"], dest="refine_policy",
-                        help="when the actor revises (default always)")
-    parser.add_argument("--templates", metavar="VAR", help="a dict of prompt templates in this variable")
-    add_budget_option(parser)
-    add_generation_options(parser)
-    add_output_options(parser)
-    return parser
+def _add_option(parser: argparse.ArgumentParser, f: Any) -> None:
+    """One spec option as a flag: typed and checked by the spec's own check, ``None`` when not given."""
+    flags = [f.info.short, f.flag] if f.info.short else [f.flag]
+    default = "" if f.default in (None, [], False) else f" (default {f.default})"
+    if f.type is bool:
+        parser.add_argument(*flags, action="store_true", dest=f.name, default=None, help=f.info.help)
+    elif f.info.model:
+        many = "comma-separated model names or Python variables holding loaded models: "
+        one = "a model name, or a Python variable holding a loaded model: "
+        parser.add_argument(*flags, dest=f.name, metavar="MODELS" if f.info.many else "MODEL",
+                            help=(many if f.info.many else one) + f.info.help + default)
+    elif f.info.variable:
+        parser.add_argument(*flags, dest=f.name, metavar="VAR", help=f"{f.info.help}, in this Python variable")
+    else:
+        parser.add_argument(*flags, dest=f.name, type=_reader(f), choices=f.info.choices,
+                            metavar=None if f.info.choices else f.name.upper(), help=f.info.help + default)
 
 
-def debate_parser() -> OptionParser:
-    parser = _parser("debate", "Multi-agent debate: MAD (affirmative/negative/moderator) or Du et al. (N agents).")
-    parser.add_argument("--method", choices=["du", "mad"], default="du", help="debate protocol (default du)")
-    parser.add_argument("-r", "--rounds", type=positive_int, default=None, help="debate rounds (default 2; MAD 3)")
-    parser.add_argument("-a", "--agents", type=positive_int, default=None,
-                        help="number of agents (du only; default 3)")
-    parser.add_argument("--models", help="comma-separated model names or Python variables holding loaded "
-                        "models: one per agent (du), or 3 for affirmative,negative,moderator (mad); "
-                        "instead of -m")
-    parser.add_argument("--aggregator", choices=["majority", "judge"], help="how du picks the answer (du only)")
-    parser.add_argument("--templates", metavar="VAR", help="a dict of prompt templates in this variable")
-    add_budget_option(parser)
-    add_generation_options(parser)
-    add_output_options(parser)
-    return parser
+def _reader(f: Any) -> Any:
+    """``text -> value`` for argparse: the field's type, then its check; errors as argparse expects them."""
+    def read(text: str) -> Any:
+        try:
+            try:
+                value = _parse_scalar(f.type, text)
+            except OptionError:
+                if f.info.check is None:
+                    raise
+                value = text  # the option's own check says what the value must be
+            return f.check(value)
+        except OptionError as exc:
+            raise argparse.ArgumentTypeError(str(exc).replace(f"`{f.name}` ", "", 1)) from None
+
+    read.__name__ = {int: "integer", float: "number"}.get(f.type, "value")
+    return read
 
 
-def tree_parser() -> OptionParser:
-    parser = _parser("tree", "Tree search over reasoning steps (Tree of Thoughts, ReST-MCTS*). The cell is the task.")
-    parser.add_argument("--method", choices=["bfs", "dfs", "mcts", "best_of_n", "self_consistency"],
-                        default="bfs", help="search method (default bfs)")
-    parser.add_argument("--iterations", type=positive_int, help="MCTS iterations (default 100)")
-    parser.add_argument("-b", "--branch", type=positive_int, help="children per expansion")
-    parser.add_argument("-d", "--depth", type=positive_int, help="maximum depth (steps)")
-    parser.add_argument("-n", type=positive_int, dest="n", help="samples for best_of_n / self_consistency")
-    parser.add_argument("--verifier", metavar="VAR", help="a function (state text) -> bool | float in this variable")
-    parser.add_argument("--game24", action="store_true", help="treat the cell as four numbers for the game of 24")
-    add_generation_options(parser)
-    add_output_options(parser)
-    return parser
+def _parse_scalar(kind: Any, text: str) -> Any:
+    if kind is int:
+        try:
+            return int(text)
+        except ValueError:
+            raise OptionError(f"must be a whole number, got {text!r}") from None
+    if kind is float:
+        try:
+            return float(text)
+        except ValueError:
+            raise OptionError(f"must be a number, got {text!r}") from None
+    return text
 
 
-PARSERS = {"reflect": reflect_parser, "critique": critique_parser, "debate": debate_parser, "tree": tree_parser}
+class _Parsers(Mapping):
+    """``{magic name: parser factory}`` for every strategy with a cell magic, read from the registry."""
+
+    def __getitem__(self, name: str) -> Any:
+        from reflectnb.strategies.spec import strategies
+
+        if name not in strategies("magic"):
+            raise KeyError(name)
+        return lambda: strategy_parser(name)
+
+    def __iter__(self):
+        from reflectnb.strategies.spec import strategies
+
+        return iter(strategies("magic"))
+
+    def __len__(self) -> int:
+        from reflectnb.strategies.spec import strategies
+
+        return len(strategies("magic"))
+
+
+PARSERS = _Parsers()
 
 
 def parse_line(magic: str, line: str) -> argparse.Namespace:
@@ -212,38 +236,19 @@ def parse_line(magic: str, line: str) -> argparse.Namespace:
         words = shlex.split(line)
     except ValueError as exc:
         raise OptionError(f"%%{magic}: cannot parse the options ({exc}); check the quotes") from None
-    return PARSERS[magic]().parse_args(words)
+    return strategy_parser(magic).parse_args(words)
 
 
-def magic_help(magic: str, summary: str) -> str:
-    """The docstring of a magic: ``summary`` then the option parser's own help (what ``%%reflect?`` shows)."""
-    return f"{summary}\n\n{PARSERS[magic]().format_help()}"
+def magic_help(magic: str) -> str:
+    """What ``%%<magic>?`` shows: how to call it, then the option parser's own help."""
+    from reflectnb.strategies.spec import get_strategy
+
+    spec = get_strategy(magic, "magic")
+    return (f"%%{magic} [options]\n<{spec.task_name}>\n\n{CELL_NOTE}\n\n"
+            f"{strategy_parser(magic).format_help()}")
 
 
-LOOP_CALLS = {  # model calls per loop, from its options: (formula shown to the user, function)
-    "reflect": ("1 draft + 2 calls per round", lambda rounds, agents: 1 + 2 * rounds),
-    "critique": ("1 answer + 2 calls per round", lambda rounds, agents: 1 + 2 * rounds),
-    "du": ("agents x rounds, + 1 judge", lambda rounds, agents: agents * rounds + 1),
-    "mad": ("3 roles x rounds, + 1 judge", lambda rounds, agents: 3 * rounds + 1),
-}
-DEFAULT_ROUNDS = {"reflect": 3, "critique": 1, "du": 2, "mad": 3}
-
-
-def generation_estimate(loop: str, rounds: int | None, agents: int | None = None) -> tuple[int, str]:
-    """At most how many model calls a loop makes, and how that was counted.
-
-    ``loop`` is ``reflect``, ``critique``, ``du`` or ``mad`` (the debate methods).
-
-    Examples
-    --------
-    >>> generation_estimate("reflect", 1_000_000_000)
-    (2000000001, 'rounds 1,000,000,000: 1 draft + 2 calls per round')
-    """
-    rounds = rounds or DEFAULT_ROUNDS[loop]
-    agents = agents or 3
-    formula, count = LOOP_CALLS[loop]
-    detail = f"rounds {rounds:,}" + (f", agents {agents:,}" if loop == "du" else "")
-    return count(rounds, agents), f"{detail}: {formula}"
+CELL_NOTE = "In the cell, {name} is replaced by the Python variable name; {{ and }} are literal braces."
 
 
 def fill_cell(text: str, namespace: Mapping[str, Any]) -> str:

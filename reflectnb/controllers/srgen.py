@@ -33,9 +33,10 @@ from typing import Any, Sequence
 import torch
 import torch.nn.functional as F
 
-from reflectnb.decoding.controllers.base import Controller, check_float, check_int
-from reflectnb.decoding.controllers.loop import Decoder
-from reflectnb.decoding.controllers.sampling import Sampling, entropy
+from reflectnb.controllers.base import Controller, check_float, check_int
+from reflectnb.controllers.loop import Decoder
+from reflectnb.backends.base import GenerationParams
+from reflectnb.controllers.sampling import entropy, sampling_params
 
 
 def adaptive_threshold(history: Sequence[float], N: int = 25, K: float = 4.0, min_std: float = 0.5,
@@ -142,8 +143,8 @@ class SRGen(Controller):
         return {k: getattr(self, k) for k in ("N", "K", "min_std", "min_thr", "init_thr", "lam", "lr", "steps",
                                               "max_retries", "temperature")}
 
-    def sampling(self, params: Any | None) -> Sampling:
-        return Sampling.from_params(params, temperature=self.temperature)
+    def sampling(self, params: GenerationParams | None) -> GenerationParams:
+        return sampling_params(params, temperature=self.temperature)
 
     def threshold(self, history: Sequence[float]) -> float:
         return adaptive_threshold(history, self.N, self.K, self.min_std, self.min_thr, self.init_thr)

@@ -4,7 +4,7 @@ Contract
 --------
 * A controller is a small object whose ``__init__`` validates its settings and
   whose :meth:`Controller.run` decodes one prompt with its own
-  :class:`~reflectnb.decoding.controllers.loop.Decoder`, intervening as it goes.
+  :class:`~reflectnb.controllers.loop.Decoder`, intervening as it goes.
   Controllers keep no state between runs, so one object can serve many runs.
 * ``backend`` is duck-typed: anything with ``.model`` and ``.tokenizer`` (a
   ``LocalBackend``); ``render(prompt)`` is used for chat prompts when present.
@@ -22,8 +22,9 @@ from __future__ import annotations
 import time
 from typing import Any, Callable
 
-from reflectnb.decoding.controllers.loop import Decoder
-from reflectnb.decoding.controllers.sampling import Sampling
+from reflectnb.controllers.loop import Decoder
+from reflectnb.backends.base import GenerationParams
+from reflectnb.controllers.sampling import sampling_params
 from reflectnb.errors import CapabilityError, OptionError
 from reflectnb.trace import Generation, TokenEvent
 
@@ -41,8 +42,9 @@ class Controller:
         """Drive ``dec``; return ``(finish_reason, extra params for the Generation)``."""
         raise NotImplementedError
 
-    def sampling(self, params: Any | None) -> Sampling:
-        return Sampling.from_params(params)
+    def sampling(self, params: GenerationParams | None) -> GenerationParams:
+        """The params the decode loop samples with (a controller may override some, as SRGen does)."""
+        return sampling_params(params)
 
     def run(self, backend: Any, prompt: Any, params: Any | None = None,
             on_token: Callable[[TokenEvent], None] | None = None) -> Generation:
@@ -64,7 +66,7 @@ class Controller:
         return Generation(text=dec.text, model=getattr(backend, "name", "local"), prompt=prompt,
                           tokens=dec.events, prompt_tokens=len(dec.prompt_ids), completion_tokens=len(dec.ids),
                           finish_reason=finish, seconds=seconds,
-                          params={**dec.sampling.to_dict(), "controller": self.name, "engine": "transformers",
+                          params={**dec.params.to_dict(), "controller": self.name, "engine": "transformers",
                                   "dtype": str(next(dec.model.parameters()).dtype).removeprefix("torch."),
                                   "controller_settings": self.settings(), **extra,
                                   "interventions": dec.interventions})
