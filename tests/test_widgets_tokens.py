@@ -22,7 +22,7 @@ def test_token_view_states_mirror_the_token_events():
     view = TokenView(generation())
     assert view.tokens[0] == {"position": 0, "text": "Wait", "logprob": -0.2, "entropy": 2.0,
                               "is_reflection": True, "schedule_value": 0.5, "intervention": None,
-                              "top": [["Wait", -0.2], ["But", -1.9]]}
+                              "top": [["Wait", -0.2], ["But", -1.9]], "source": None}
     assert view.tokens[1]["top"] is None
 
 
@@ -43,7 +43,7 @@ def test_tokens_without_numbers_get_a_unit_scale():
 
 
 def test_an_unknown_colouring_is_refused():
-    with pytest.raises(OptionError, match="`color_by` must be 'entropy' or 'logprob', got 'x'"):
+    with pytest.raises(OptionError, match="`color_by` must be 'entropy', 'logprob' or 'source', got 'x'"):
         TokenView(generation(), color_by="x")
 
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import tokens, { describe as describeToken, TokenState, TokensState, tokenValue } from "../src/tokens";
+import tokens, { colourings, describe as describeToken, sourceColour, TokenState, TokensState, tokenValue } from "../src/tokens";
 import { heat } from "../src/dom";
 import { FakeModel } from "./fake";
 
@@ -43,6 +43,28 @@ describe("token view", () => {
     (host.querySelector("button") as HTMLButtonElement).click();
     expect(model.get("color_by")).toBe("logprob");
     expect(host.querySelector("button")?.textContent).toContain("logprob");
+  });
+
+  it("colours each token by the model that wrote it, with a key, and offers that colouring only when tokens carry a source", () => {
+    const palette = { small: "#dbeafe", large: "#fde68a" };
+    const { model, host } = mount({ tokens: [tok({ text: "a", source: "small" }), tok({ position: 1, text: "b", source: "large" })],
+      color_by: "source", scale_max: 1, palette });
+    const spans = host.querySelectorAll<HTMLElement>(".rnb-tok");
+    expect(spans[0].style.background).toBe(sourceColour(palette, "small"));
+    expect(spans[1].style.background).toBe(sourceColour(palette, "large"));
+    expect(spans[0].style.background).not.toBe(spans[1].style.background);
+    expect([...host.querySelectorAll(".rnb-source-key")].map((n) => n.textContent?.trim())).toEqual(["small", "large"]);
+    spans[1].dispatchEvent(new Event("mouseenter"));
+    expect(host.querySelector(".rnb-tip")?.textContent).toContain("by large");
+    (host.querySelector("button") as HTMLButtonElement).click();
+    expect(model.get("color_by")).toBe("entropy");
+    expect(colourings([tok({})])).toEqual(["entropy", "logprob"]);
+  });
+
+  it("never lets a palette value carry CSS other than a #rrggbb colour", () => {
+    expect(sourceColour({ small: "red;position:fixed" }, "small")).toBe("#f1f5f9");
+    expect(sourceColour({ small: "#ABCDEF" }, "small")).toBe("#ABCDEF");
+    expect(sourceColour(undefined, null)).toBe("#f1f5f9");
   });
 
   it("shows hostile token text as text: no element, attribute or link is created from it", () => {

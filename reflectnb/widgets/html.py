@@ -11,6 +11,7 @@ Non-goals: interactivity (hover shows a ``title`` tooltip only), streaming.
 from __future__ import annotations
 
 import html
+import re
 from typing import Any, Iterable, Mapping
 
 _STYLE = ("<style>.rnb-s{border-left:3px solid #cbd5e1;padding:2px 8px;margin:4px 0}"
@@ -104,17 +105,19 @@ def _shade(value: float | None, scale_max: float) -> str:
 
 
 def render_tokens_html(tokens: Iterable[Mapping[str, Any]], color_by: str = "entropy",
-                       scale_max: float | None = None) -> str:
-    """Tokens as escaped spans coloured by entropy or -logprob; the tooltip shows the numbers.
+                       scale_max: float | None = None, palette: Mapping[str, str] | None = None) -> str:
+    """Tokens as escaped spans coloured by entropy, -logprob or source; the tooltip shows the numbers.
 
     Parameters
     ----------
     tokens : iterable of dict
         ``TokenEvent.to_dict()`` rows (``text``, ``logprob``, ``entropy``, ``is_reflection``,
         ``schedule_value``, ``top``).
-    color_by : ``"entropy"`` or ``"logprob"``
+    color_by : ``"entropy"``, ``"logprob"`` or ``"source"``
     scale_max : float, optional
         The value drawn at full colour (default: the largest value present).
+    palette : dict, optional
+        ``source`` label -> background colour, for ``color_by="source"`` (``TokenView.palette``).
 
     Examples
     --------
@@ -128,9 +131,15 @@ def render_tokens_html(tokens: Iterable[Mapping[str, Any]], color_by: str = "ent
     spans = []
     for tok, value in zip(rows, values):
         cls = "rnb-k rnb-r" if tok.get("is_reflection") else "rnb-k"
-        spans.append(f"<span class='{cls}' style='background:{_shade(value, top)}' "
+        shade = _hex((palette or {}).get(tok.get("source"))) if color_by == "source" else _shade(value, top)
+        spans.append(f"<span class='{cls}' style='background:{shade}' "
                      f"title='{_esc(_describe(tok))}'>{_esc(tok.get('text'))}</span>")
     return _STYLE + f"<div class='rnb-static'>{''.join(spans)}</div>"
+
+
+def _hex(colour: Any) -> str:
+    """``colour`` if it is ``#rrggbb``, else a neutral grey: a palette value never carries other CSS."""
+    return colour if isinstance(colour, str) and re.fullmatch(r"#[0-9a-fA-F]{6}", colour) else "#f1f5f9"
 
 
 def _describe(tok: Mapping[str, Any]) -> str:
@@ -139,6 +148,8 @@ def _describe(tok: Mapping[str, Any]) -> str:
         return "–" if x is None else f"{float(x):.3f}"
 
     parts = [f"logprob {num(tok.get('logprob'))}", f"entropy {num(tok.get('entropy'))}"]
+    if tok.get("source") is not None:
+        parts.insert(0, f"by {tok['source']}")
     if tok.get("schedule_value") is not None:
         parts.append(f"schedule {num(tok['schedule_value'])}")
     if tok.get("is_reflection"):

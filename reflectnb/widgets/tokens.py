@@ -1,9 +1,13 @@
-"""TokenView: generated tokens coloured by entropy or logprob, with the numbers on hover.
+"""TokenView: generated tokens coloured by entropy, logprob or the model that wrote them.
 
 After ecco's token views: each token is a span whose colour shows the model's
 uncertainty; reflection tokens are underlined; hovering shows logprob, entropy,
 schedule value, intervention and the top alternatives. The static fallback
 (``text/html``) shows the same colours with the numbers in a tooltip.
+
+``color_by="source"`` colours each token by its ``source`` label instead (the
+model that wrote it, e.g. ``small``/``large`` in Speculative Thinking); the
+colours come from :func:`source_palette`, computed here once for both renderers.
 """
 
 from __future__ import annotations
@@ -27,7 +31,27 @@ def token_state(token: TokenEvent | dict[str, Any]) -> dict[str, Any]:
             "logprob": data.get("logprob"), "entropy": data.get("entropy"),
             "is_reflection": bool(data.get("is_reflection")), "schedule_value": data.get("schedule_value"),
             "intervention": data.get("intervention"),
-            "top": [[str(t), float(lp)] for t, lp in top] if top else None}
+            "top": [[str(t), float(lp)] for t, lp in top] if top else None,
+            "source": None if data.get("source") is None else str(data["source"])}
+
+
+SOURCE_COLOURS = {"small": "#dbeafe", "large": "#fde68a", "inserted": "#e5e7eb"}
+_MORE_COLOURS = ("#dcfce7", "#fce7f3", "#ede9fe", "#ffedd5", "#cffafe")
+COLOR_BY = ("entropy", "logprob", "source")
+
+
+def source_palette(states: Iterable[dict[str, Any]]) -> dict[str, str]:
+    """A background colour per ``source`` label: fixed for small/large/inserted, then in order of appearance.
+
+    Examples
+    --------
+    >>> source_palette([{"source": "large"}, {"source": "critic"}, {"source": None}])
+    {'large': '#fde68a', 'critic': '#dcfce7'}
+    """
+    labels = list(dict.fromkeys(s["source"] for s in states if s.get("source") is not None))
+    others = [label for label in labels if label not in SOURCE_COLOURS]
+    extra = {label: _MORE_COLOURS[i % len(_MORE_COLOURS)] for i, label in enumerate(others)}
+    return {label: SOURCE_COLOURS.get(label) or extra[label] for label in labels}
 
 
 class TokenView(anywidget.AnyWidget):
@@ -36,7 +60,8 @@ class TokenView(anywidget.AnyWidget):
     Parameters
     ----------
     tokens : Generation, or iterable of TokenEvent / dict
-    color_by : ``"entropy"`` (nats) or ``"logprob"`` (shown as -logprob)
+    color_by : ``"entropy"`` (nats), ``"logprob"`` (shown as -logprob) or ``"source"`` (each token's
+        ``source`` label, e.g. ``SpeculativeResult.token_rows()``)
 
     Examples
     --------
@@ -48,13 +73,18 @@ class TokenView(anywidget.AnyWidget):
     tokens = traitlets.List().tag(sync=True)
     color_by = traitlets.Unicode("entropy").tag(sync=True)
     scale_max = traitlets.Float(1.0).tag(sync=True)
+    palette = traitlets.Dict().tag(sync=True)
 
     def __init__(self, tokens: Generation | Iterable[Any], color_by: str = "entropy", **kwargs: Any):
-        if color_by not in ("entropy", "logprob"):
-            raise OptionError(f"`color_by` must be 'entropy' or 'logprob', got {color_by!r}")
+        if color_by not in COLOR_BY:
+            raise OptionError(f"`color_by` must be 'entropy', 'logprob' or 'source', got {color_by!r}")
         items = tokens.tokens if isinstance(tokens, Generation) else tokens
         states = [token_state(t) for t in items]
-        super().__init__(tokens=states, color_by=color_by, scale_max=_scale(states, color_by), **kwargs)
+        if color_by == "source" and not any(s["source"] for s in states):
+            raise OptionError("color_by='source' needs tokens with a `source` label (e.g. "
+                              "SpeculativeResult.token_rows()); these tokens have none")
+        super().__init__(tokens=states, color_by=color_by, scale_max=_scale(states, color_by),
+                         palette=source_palette(states), **kwargs)
 
     @traitlets.observe("color_by")
     def _rescale(self, change: Any) -> None:
@@ -63,12 +93,14 @@ class TokenView(anywidget.AnyWidget):
     def _repr_mimebundle_(self, **kwargs: Any) -> Any:
         bundle_ = super()._repr_mimebundle_(**kwargs)
         data = bundle_[0] if isinstance(bundle_, tuple) else bundle_
-        data["text/html"] = render_tokens_html(self.tokens, self.color_by, self.scale_max)
+        data["text/html"] = render_tokens_html(self.tokens, self.color_by, self.scale_max, self.palette)
         data["text/plain"] = "".join(t["text"] for t in self.tokens)
         return bundle_
 
 
 def _scale(states: list[dict[str, Any]], color_by: str) -> float:
+    if color_by == "source":
+        return 1.0
     key = "entropy" if color_by == "entropy" else "logprob"
     values = [abs(s[key]) for s in states if s.get(key) is not None]
     return max(values) if values and max(values) > 0 else 1.0
