@@ -42,9 +42,12 @@ BENCHMARKS = {
     "store": ("bench_store.py", []),
     "http": ("bench_http.py", []),
     "eval": ("bench_eval.py", []),
+    "eval_http": ("bench_eval_http.py", []),
+    "repetition": ("bench_repetition.py", []),
     "srgen": ("bench_srgen.py", []),
     "stop": ("bench_stop.py", []),
     "browse": ("bench_browse.py", []),
+    "browser_runs": ("bench_browser_runs.py", []),
 }
 DOCS_PAGE = HERE.parent / "docs" / "benchmarks.md"
 MARK_BEGIN, MARK_END = "<!-- benchmarks:begin -->", "<!-- benchmarks:end -->"

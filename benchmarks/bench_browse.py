@@ -9,7 +9,8 @@ widget's own request handler (what a front-end message runs in the kernel):
 * a filter round-trip: kind + status + text search, goal < 200 ms;
 * a tag filter.
 
-Each figure is the median of ``--repeats`` runs. Browser-side drawing is not measured here.
+Each figure is the median of ``--repeats`` runs. The path through JupyterLab and Chromium is
+``bench_browser_runs.py``'s.
 
 Usage: ``PYTHONPATH=. python benchmarks/bench_browse.py [--runs 100000] [--repeats 7]``.
 Writes ``benchmarks/results/browse.json``.

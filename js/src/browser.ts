@@ -1,6 +1,9 @@
 // Run browser: a table of stored runs, a page at a time; filters and sort are evaluated by DuckDB in
 // the kernel. Requests carry an id and the kernel replies {type: "reply", id, result | error}.
-// Mirrors reflectnb/widgets/browser.py. Run text is untrusted: textContent only.
+// Ticking two runs compares them (browser_compare.ts draws the pair). Mirrors reflectnb/widgets/browser.py.
+// Run text is untrusted: textContent only. data-first-render-ms, data-drawn-at and data-requested-at
+// (performance.now() values) let the benchmark time renders and round-trips in the page.
+import { Comparison, showComparison } from "./browser_compare";
 import { addStyle, clear, el, WidgetModel } from "./dom";
 
 /** One row of the table, as `reflectnb.store.browse.page_runs` returns it. */
@@ -24,6 +27,7 @@ export interface BrowserState {
   facets: Facets;
   empty_message: string;
   selected: string | null;
+  compared: string[];
 }
 
 /** What a page request asks for (`RunQuery` in Python). */
@@ -91,6 +95,7 @@ export interface BrowserOptions { debounceMs?: number }
 
 /** Build the browser inside `root`; returns a cleanup function. */
 export function createBrowser(model: WidgetModel<BrowserState>, root: HTMLElement, options: BrowserOptions = {}) {
+  const born = performance.now();
   const requests = new Requests(model);
   const debounceMs = options.debounceMs ?? 250;
   const query: Query = { sort: "started", descending: true, offset: 0, limit: model.get("page_size") || 50 };
@@ -98,6 +103,7 @@ export function createBrowser(model: WidgetModel<BrowserState>, root: HTMLElemen
   let latest = 0;
   let timer: ReturnType<typeof setTimeout> | undefined;
   let selected: string | null = model.get("selected");
+  let picks: string[] = [...(model.get("compared") || [])];
 
   clear(root);
   addStyle(root);
@@ -155,6 +161,8 @@ export function createBrowser(model: WidgetModel<BrowserState>, root: HTMLElemen
 
   function drawHead(): void {
     clear(head);
+    head.appendChild(el("th", "rnb-browser-pick-head", "⇄"));
+    head.lastElementChild!.setAttribute("title", "tick two runs to compare them");
     for (const [, label, sort] of COLUMNS) {
       const th = el("th", sort ? "rnb-browser-sort" : undefined, label);
       if (sort) {
@@ -177,9 +185,16 @@ export function createBrowser(model: WidgetModel<BrowserState>, root: HTMLElemen
     for (const row of page.rows) {
       const tr = el("tr", `rnb-browser-row${row.run_id === selected ? " selected" : ""} ${row.status}`);
       tr.dataset.runId = row.run_id;
+      const pick = el("input", "rnb-browser-pick");
+      pick.type = "checkbox";
+      pick.checked = picks.includes(row.run_id);
+      pick.title = "compare this run with another";
+      pick.addEventListener("click", (e) => { e.stopPropagation(); togglePick(row.run_id); });
+      tr.appendChild(el("td", "rnb-browser-pick-cell")).appendChild(pick);
+      if (picks.includes(row.run_id)) tr.classList.add("picked");
       for (const [key] of COLUMNS) tr.appendChild(el("td", `rnb-browser-${String(key)}`, cellText(row, key)));
       tr.title = row.error ? `${row.run_id}: ${row.error}` : row.run_id;
-      tr.addEventListener("click", () => void open(row.run_id));
+      tr.addEventListener("click", (e) => (e.ctrlKey || e.metaKey ? togglePick(row.run_id) : void open(row.run_id)));
       body.appendChild(tr);
     }
     count.textContent = countText(page);
@@ -187,11 +202,13 @@ export function createBrowser(model: WidgetModel<BrowserState>, root: HTMLElemen
     next.disabled = page.offset + page.rows.length >= page.total;
     root.dataset.total = String(page.total);
     root.dataset.rows = String(page.rows.length);
+    root.dataset.drawnAt = String(performance.now());
   }
 
   async function load(): Promise<void> {
     const mine = ++latest;
     root.dataset.state = "loading";
+    root.dataset.requestedAt = String(performance.now());
     try {
       const result = (await requests.send("page", { query: { ...query } })) as Page;
       if (mine !== latest) return; // a newer request was sent meanwhile: its answer wins
@@ -205,7 +222,54 @@ export function createBrowser(model: WidgetModel<BrowserState>, root: HTMLElemen
     }
   }
 
+  /** The page owns `compared` for its own picks (the kernel does not echo them back, so an old reply
+   *  cannot undo a newer tick); the kernel sets it only for browser.compare() in a cell. */
+  function syncCompared(pair: string[]): void {
+    if (!model.set || (model.get("compared") || []).join() === pair.join()) return;
+    model.set("compared", pair);
+    model.save_changes?.();
+  }
+
+  /** Tick or untick a run for comparison; the two latest ticked are compared. */
+  function togglePick(runId: string): void {
+    picks = picks.includes(runId) ? picks.filter((r) => r !== runId) : [...picks, runId].slice(-2);
+    drawRows();
+    if (picks.length === 2) void compare();
+    else {
+      delete root.dataset.compared;
+      syncCompared([]);
+      clear(detail);
+      if (picks.length === 1) detail.appendChild(el("div", "rnb-label", "tick one more run to compare it with this one"));
+    }
+  }
+
+  async function compare(): Promise<void> {
+    const pair = [...picks];
+    syncCompared(pair);
+    clear(detail);
+    detail.appendChild(el("div", "rnb-label", `comparing ${pair.join(" and ")}…`));
+    try {
+      const data = (await requests.send("compare", { run_ids: pair })) as Comparison;
+      if (picks.join() !== pair.join()) return; // the picks changed meanwhile
+      drawComparison(data);
+    } catch (e) {
+      if (picks.join() !== pair.join()) return;
+      clear(detail);
+      detail.appendChild(el("div", "rnb-browser-error", (e as Error).message));
+    }
+  }
+
+  function drawComparison(data: Comparison): void {
+    showComparison(detail, data, () => {
+      picks = []; drawRows(); delete root.dataset.compared; syncCompared([]); clear(detail);
+    });
+    root.dataset.compared = data.runs.map((r) => r.run_id).join(",");
+  }
+
   async function open(runId: string): Promise<void> {
+    picks = [];
+    delete root.dataset.compared;
+    syncCompared([]);
     selected = runId;
     drawRows();
     clear(detail);
@@ -285,14 +349,24 @@ export function createBrowser(model: WidgetModel<BrowserState>, root: HTMLElemen
   const onFacets = () => fillFilters();
   model.on("change:facets", onFacets);
   model.on("change:empty_message", onFacets);
+  const onCompared = () => { // the kernel compared a pair (browser.compare in a cell): show it here too
+    const pair = model.get("compared") || [];
+    if (pair.length === 2 && pair.join() !== picks.join()) { picks = [...pair]; drawRows(); void compare(); }
+  };
+  model.on("change:compared", onCompared);
 
   fillFilters();
   drawHead();
   drawRows();
+  if (picks.length === 2) void compare();
   root.dataset.state = "ready";
+  root.dataset.firstRenderMs = (performance.now() - born).toFixed(1);
   return {
-    load, open, query, page: () => page,
-    cleanup: () => { model.off?.("change:facets", onFacets); model.off?.("change:empty_message", onFacets); },
+    load, open, query, page: () => page, compare, togglePick,
+    cleanup: () => {
+      model.off?.("change:facets", onFacets); model.off?.("change:empty_message", onFacets);
+      model.off?.("change:compared", onCompared);
+    },
   };
 }
 
@@ -308,6 +382,10 @@ const STYLE = `
 .rnb-browser-tag { background: #ede9fe; border-radius: 8px; padding: 0 6px; }
 .rnb-browser-untag { border: none; background: none; cursor: pointer; }
 .rnb-browser-note { width: 100%; box-sizing: border-box; }
+.rnb-browser-row.picked { outline: 1px solid #93c5fd; } .rnb-browser-pick-cell { width: 1.5em; }
+.rnb-browser-compare { display: grid; grid-template-columns: 1fr 1fr; gap: 8px; margin: 6px 0; }
+.rnb-browser-side { border-top: 3px solid; padding: 4px; min-width: 0; } .rnb-browser-side pre { overflow-x: auto; }
+.rnb-browser-item.differs { background: #fef9c3; } .rnb-browser-entropy .rnb-axis { font-size: 10px; fill: #64748b; }
 `;
 
 export default {

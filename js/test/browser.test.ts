@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import browser, { BrowserState, cellText, countText, createBrowser, Page, Requests, RunRow } from "../src/browser";
+import { Comparison, entropyChart, linePath } from "../src/browser_compare";
 import { FakeModel } from "./fake";
 
 /** FakeModel plus the kernel's side of custom messages: `reply()` delivers a message to the view. */
@@ -24,7 +25,7 @@ function row(over: Partial<RunRow>): RunRow {
 function state(rows: RunRow[], over: Partial<BrowserState> = {}): BrowserState {
   return { store_path: "/t.duckdb", page_size: 2, first_page: { rows, total: rows.length, offset: 0, limit: 2 },
     facets: { runs: rows.length, kinds: ["debate", "reflect"], models: ["smollm2-135m"], statuses: ["completed"],
-      tags: ["good"] }, empty_message: "", selected: null, ...over };
+      tags: ["good"] }, empty_message: "", selected: null, compared: [], ...over };
 }
 
 function mount(s: BrowserState) {
@@ -100,7 +101,7 @@ describe("run browser", () => {
     header().click();
     expect(model.last()).toMatchObject({ query: { sort: "duration", descending: false } });
     expect(header().textContent).toBe("duration ▲");
-    expect(host.querySelector("th:not([data-sort])")?.textContent).toBe("answer");
+    expect(host.querySelector("th:not([data-sort]):not(.rnb-browser-pick-head)")?.textContent).toBe("answer");
   });
 
   it("pages forward and back by the page size", async () => {
@@ -170,4 +171,88 @@ describe("run browser", () => {
     expect(host.querySelectorAll("img, script, a, [onerror], [href], [src]").length).toBe(0);
     expect(host.textContent).toContain(hostile);
   });
+
+  it("compares the two runs ticked last: both answers, the word diff, the entropy chart and the items", async () => {
+    const { model, host } = mount(state([row({}), row({ run_id: "r2" }), row({ run_id: "r3" })]));
+    const tick = (i: number) => host.querySelectorAll<HTMLInputElement>(".rnb-browser-pick")[i].click();
+    tick(0);
+    expect(model.sent).toEqual([]);
+    expect(host.querySelector(".rnb-browser-detail")?.textContent).toContain("tick one more run");
+    tick(1);
+    const firstPair = model.last();
+    expect(firstPair).toMatchObject({ type: "compare", run_ids: ["r1", "r2"] });
+    tick(2); // a third tick drops the oldest
+    expect(model.last()).toMatchObject({ type: "compare", run_ids: ["r2", "r3"] });
+    model.reply({ type: "reply", id: firstPair.id, result: { ...COMPARISON, runs: [...COMPARISON.runs].reverse() } });
+    await flush(); // the reply to the older pair is dropped
+    expect(host.dataset.compared).toBeUndefined();
+    expect(model.sent.filter((m) => (m as { type: string }).type === "open")).toEqual([]); // ticks do not open
+    expect([...host.querySelectorAll(".rnb-browser-row.picked")].map((r) => (r as HTMLElement).dataset.runId)).toEqual(["r2", "r3"]);
+    model.reply({ type: "reply", id: model.last().id, result: COMPARISON });
+    await flush();
+    expect(texts(host, ".rnb-browser-side-answer")).toEqual(["the cat sat", "the dog sat"]);
+    expect(texts(host, ".rnb-browser-diff .rnb-del")).toEqual([" cat"]);
+    expect(texts(host, ".rnb-browser-diff .rnb-ins")).toEqual([" dog"]);
+    expect(host.querySelector(".rnb-browser-diff pre")?.textContent).toBe("the cat dog sat");
+    const paths = [...host.querySelectorAll(".rnb-browser-entropy path")];
+    expect(paths.map((p) => [p.getAttribute("data-side"), p.getAttribute("data-points")])).toEqual([["A", "3"], ["B", "3"]]);
+    expect(texts(host, ".rnb-browser-item td")).toEqual(["q1", "2", "2", "✓", "3", "✗"]);
+    expect(host.querySelector(".rnb-browser-outcome")?.textContent).toBe("item q1: predicted 2, gold 2");
+    expect(host.dataset.compared).toBe("r2,r3");
+    expect(model.state.compared).toEqual(["r2", "r3"]); // the page sets the synced pair; the kernel does not echo it
+    host.querySelector<HTMLButtonElement>(".rnb-browser-uncompare")!.click();
+    expect(host.querySelectorAll(".rnb-browser-row.picked").length).toBe(0);
+    expect(host.dataset.compared).toBeUndefined();
+    expect(model.state.compared).toEqual([]);
+  });
+
+  it("shows the kernel's error when a compared run was deleted, and compares a pair the kernel chose", async () => {
+    const { model, host } = mount(state([row({}), row({ run_id: "r2" })]));
+    model.set("compared", ["r1", "r2"]);
+    expect(model.last()).toMatchObject({ type: "compare", run_ids: ["r1", "r2"] });
+    model.reply({ type: "reply", id: model.last().id, error: "no run 'r2' in the trace store /t.duckdb (it may have been deleted)" });
+    await flush();
+    expect(host.querySelector(".rnb-browser-detail .rnb-browser-error")?.textContent).toContain("may have been deleted");
+    const sent = model.sent.length;
+    model.set("compared", ["r1", "r2"]); // the pair it shows already: no second request
+    expect(model.sent.length).toBe(sent);
+  });
+
+  it("draws entropy lines broken where a token has none, and says when neither run has any", () => {
+    expect(linePath([0, 1, 2, 3], [1, null, 2, 3], (x) => x * 10, (y) => 100 - y)).toBe("M0.0,99.0 M20.0,98.0 L30.0,97.0");
+    const none = entropyChart([{ positions: [0], entropy: [null], tokens: 1, mean: null },
+      { positions: [], entropy: [], tokens: 0, mean: null }]);
+    expect(none.textContent).toContain("no per-token entropy stored for these runs");
+  });
+
+  it("shows hostile text in a comparison as text", async () => {
+    const hostile = "<img src=x onerror=alert(1)><script>alert(1)</script>";
+    const { model, host } = mount(state([row({}), row({ run_id: "r2" })]));
+    model.set("compared", ["r1", "r2"]);
+    const runs = COMPARISON.runs.map((r) => ({ ...r, run_id: hostile, task: hostile, final_answer: hostile, kind: hostile,
+      outcome: { item_id: hostile, predicted: hostile, gold: hostile, correct: false } }));
+    model.reply({ type: "reply", id: model.last().id, result: { ...COMPARISON, runs,
+      diff: [{ op: "replace", a: hostile, b: hostile }], items: [{ ...COMPARISON.items[0], item_id: hostile, gold: hostile }] } });
+    await flush();
+    expect(host.querySelectorAll(".rnb-browser-side").length).toBe(2);
+    expect(host.querySelectorAll("img, script, a, [onerror], [href], [src]").length).toBe(0);
+    expect(host.querySelector(".rnb-browser-detail")?.textContent).toContain(hostile);
+  });
 });
+
+const COMPARISON: Comparison = {
+  runs: [
+    { run_id: "r2", kind: "eval:baseline", model: "m", status: "completed", task: "1 + 1?", final_answer: "the cat sat",
+      error: null, seconds: 1, completion_tokens: 3, tags: [], outcome: { item_id: "q1", predicted: "2", gold: "2", correct: true } },
+    { run_id: "r3", kind: "eval:reflect", model: "m", status: "completed", task: "1 + 1?", final_answer: "the dog sat",
+      error: null, seconds: 1, completion_tokens: 3, tags: [], outcome: null },
+  ],
+  entropy: [{ positions: [0, 1, 2], entropy: [0.5, 1, 0.25], tokens: 3, mean: 0.58 },
+    { positions: [0, 1, 2], entropy: [0.1, 0.2, 0.3], tokens: 3, mean: 0.2 }],
+  diff: [{ op: "equal", a: "the", b: "the" }, { op: "replace", a: " cat", b: " dog" }, { op: "equal", a: " sat", b: " sat" }],
+  similarity: 0.67,
+  items: [{ item_id: "q1", gold: "2", differs: true, a_predicted: "2", a_correct: true, a_run_id: "r2", b_predicted: "3",
+    b_correct: false, b_run_id: "r3" }],
+  items_total: 1,
+  summary: { a: { items: 1, correct: 1 }, b: { items: 1, correct: 0 }, differs: 1 },
+};

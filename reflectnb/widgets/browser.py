@@ -7,17 +7,20 @@ The widget holds the first page, the filter choices and the selection; the front
 sorting and paging in the kernel (:mod:`reflectnb.store.browse`), so 100,000 runs are
 never loaded at once. Selecting a run rebuilds its view from stored rows (the tree /
 loop / debate view, the token view when tokens were stored, an evaluation item's
-outcome) and shows it under the table. Tags and notes are an explicit action, written
-through the store's background writer.
+outcome) and shows it under the table. Selecting two runs (``{"type": "compare",
+"run_ids": [a, b]}`` or :meth:`RunBrowser.compare`; the synced ``compared`` pair) sends
+both answers with their word diff, the per-token entropy of each and, for evaluation
+items, the outcome of each item side by side (:mod:`reflectnb.widgets.browser_compare`);
+the front-end draws them. Tags and notes are an explicit action, written through the
+store's background writer.
 
 Without a widget manager (nbconvert, GitHub) the escaped table of the runs last shown
-is the ``text/html`` fallback. Non-goals: comparing two runs, deleting runs, editing runs.
+is the ``text/html`` fallback. Non-goals: comparing more than two runs, deleting runs, editing runs.
 """
 
 from __future__ import annotations
 
 import html
-import json
 import os
 from collections.abc import Callable
 from typing import Any
@@ -27,6 +30,8 @@ import traitlets
 
 from reflectnb.errors import OptionError, ReflectnbError
 from reflectnb.store import browse as queries
+from reflectnb.store.browse_compare import eval_outcome
+from reflectnb.widgets.browser_compare import comparison, comparison_html
 from reflectnb.widgets.bundle import bundle
 
 COLUMNS = (("kind", "kind"), ("method", "method"), ("model", "model"), ("status", "status"),
@@ -70,6 +75,7 @@ class RunBrowser(anywidget.AnyWidget):
     facets = traitlets.Dict().tag(sync=True)
     empty_message = traitlets.Unicode("").tag(sync=True)
     selected = traitlets.Unicode(None, allow_none=True).tag(sync=True)
+    compared = traitlets.List(traitlets.Unicode()).tag(sync=True)
 
     def __init__(self, store: Any = None, page_size: int = 50, **kwargs: Any):
         if isinstance(page_size, bool) or not isinstance(page_size, int) or not 1 <= page_size <= queries.MAX_LIMIT:
@@ -83,6 +89,7 @@ class RunBrowser(anywidget.AnyWidget):
         self._handlers: dict[str, Callable[[dict[str, Any]], Any]] = {
             "page": lambda c: self.page(c.get("query") or {}), "facets": lambda c: self.refresh(),
             "open": lambda c: self._open_reply(c.get("run_id")),
+            "compare": lambda c: self._compare(*_pair(c.get("run_ids"))),  # the page set `compared`
             "tag": lambda c: self.tag(c.get("run_id"), c.get("tag"), remove=bool(c.get("remove"))),
             "note": lambda c: {"notes": self.note(c.get("run_id"), c.get("note"))}}
         self.on_msg(self._on_message)
@@ -112,6 +119,7 @@ class RunBrowser(anywidget.AnyWidget):
             raise OptionError(queries.missing_run(self.store, run_id))
         self.current = self._views(header)
         self.selected = run_id
+        self.compared = []
         if self._output is not None:
             from IPython.display import display
 
@@ -133,6 +141,32 @@ class RunBrowser(anywidget.AnyWidget):
         if header["token_rows"]:
             views.append(TokenView(queries.last_generation_tokens(self.store, header["run_id"])))
         return views
+
+    def compare(self, run_a: str, run_b: str) -> dict[str, Any]:
+        """Two runs side by side: both answers and their word diff, entropy curves, evaluation items.
+
+        Returns the data the front-end draws (see :func:`reflectnb.widgets.browser_compare.comparison`);
+        ``browser.current`` becomes its escaped static HTML, and the front-end shows the pair.
+
+        Examples
+        --------
+        >>> data = browser.compare(first_id, second_id)     # doctest: +SKIP
+        >>> data["similarity"], data["entropy"][0]["mean"]  # doctest: +SKIP
+        """
+        data = self._compare(run_a, run_b)
+        self.compared = [run_a, run_b]  # the page sees the change and asks for the pair itself
+        return data
+
+    def _compare(self, run_a: Any, run_b: Any) -> dict[str, Any]:
+        """The comparison without touching ``compared``: a request from the page must not echo back,
+        or a reply to an older pair could overwrite the pair the user has ticked since."""
+        from IPython.display import HTML
+
+        data = comparison(self.store, _run_id(run_a), _run_id(run_b))
+        self.current = [HTML(comparison_html(data))]
+        if self._output is not None:  # the front-end draws the pair; the single run's views go
+            self._output.clear_output()
+        return data
 
     def _open_reply(self, run_id: Any) -> dict[str, Any]:
         views = self.open_run(run_id)
@@ -208,7 +242,7 @@ def run_html(header: dict[str, Any]) -> str:
     for label, key in (("task", "task"), ("answer", "final_answer"), ("stopped", "stop_reason"), ("error", "error")):
         if header.get(key):
             lines.append(_line(label, f"<span style='white-space:pre-wrap'>{_esc(header[key])}</span>"))
-    item = _eval_item(header.get("result"))
+    item = eval_outcome(header.get("result"))
     if item:
         shown = [f"{_esc(k)} {_esc(item[k])}" for k in ("item_id", "status", "predicted", "gold", "correct") if k in item]
         lines.append(_line("evaluation item", " · ".join(shown)))
@@ -233,15 +267,6 @@ def _score(score: dict[str, Any]) -> str:
     return f"{_esc(score['name'])} = {_esc(score['value'])}{label}"
 
 
-def _eval_item(result: Any) -> dict[str, Any] | None:
-    try:
-        data = json.loads(result) if isinstance(result, str) else result
-    except ValueError:
-        return None
-    item = data.get("eval") if isinstance(data, dict) else None
-    return item if isinstance(item, dict) else None
-
-
 def _cell(row: dict[str, Any], key: str) -> str:
     value = row.get(key)
     if key == "tags":
@@ -255,6 +280,12 @@ def _run_id(value: Any) -> str:
     if not isinstance(value, str) or not value:
         raise OptionError(f"a run id must be text like '3f2a…' (from the table or result.run_id), got {value!r}")
     return value
+
+
+def _pair(value: Any) -> tuple[Any, Any]:
+    if not isinstance(value, list) or len(value) != 2:
+        raise OptionError(f"compare needs two run ids, like [\"3f2a…\", \"9b1c…\"], got {value!r:.80}")
+    return value[0], value[1]
 
 
 def _open(store: Any) -> Any:
