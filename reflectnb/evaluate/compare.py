@@ -35,9 +35,11 @@ from reflectnb.evaluate.result import EvalResult
 from reflectnb.evaluate.runner import run_eval
 from reflectnb.evaluate.tasks import TaskSet, load_tasks
 
+DEFAULT_BATCH_SIZE = 8  # items at once on a local model (a server backend: its `concurrency`, when more)
+
 
 def compare(tasks: Any, methods: str | Sequence[str | Method] = ("baseline", "reflect"), *,
-            model: str | Backend | None = None, n: int | None = None, seed: int = 0, batch_size: int = 8,
+            model: str | Backend | None = None, n: int | None = None, seed: int = 0, batch_size: int | None = None,
             temperature: float = 0.0, max_tokens: int = 256, checker: Any = "exact", extract: Any = "auto",
             eval_id: str | None = None, resume: bool = True, trace: bool = True, progress: bool = True,
             confidence: float = 0.95, **task_options: Any) -> EvalResult:
@@ -58,8 +60,10 @@ def compare(tasks: Any, methods: str | Sequence[str | Method] = ("baseline", "re
         Number of items (reasoning-gym: generated; others: the first ``n``).
     seed : int
         Task generation seed and generation seed (recorded with every item).
-    batch_size : int
-        Items run together; their generate calls are merged (1 = one by one).
+    batch_size : int, optional
+        Items run together; their generate calls are merged (1 = one by one). Default
+        8, or a server backend's requests in flight (``concurrency``) when that is more,
+        so a batch of items keeps the server as busy as ``concurrency`` allows.
     temperature, max_tokens :
         Generation settings of every method (self-consistency samples at its own temperature).
     checker, extract :
@@ -92,10 +96,22 @@ def compare(tasks: Any, methods: str | Sequence[str | Method] = ("baseline", "re
     backend = load_model(model)
     settings = {"temperature": temperature, "max_tokens": max_tokens, "seed": seed}
     eval_id = eval_id or (default_eval_id(task_set, backend, settings) if resume else f"eval-{uuid.uuid4().hex[:12]}")
+    batch_size = default_batch_size(backend) if batch_size is None else batch_size
     rows = run_eval(task_set, parsed, backend, eval_id=eval_id, batch_size=batch_size if backend.can_batch else 1,
                     temperature=temperature, max_tokens=max_tokens, seed=seed, trace=trace, progress=progress)
     return EvalResult(eval_id, task_set.name, backend.name, [m.label for m in parsed], rows,
                       settings={**settings, "batch_size": batch_size, "items": len(task_set)}, confidence=confidence)
+
+
+def default_batch_size(backend: Backend) -> int:
+    """8 items at once, or as many as a server backend keeps requests in flight, when more.
+
+    Why: each merged call is one step of ``batch_size`` items, so a batch of 8 leaves a
+    server backend with 16 requests in flight at most half busy (measured in
+    ``benchmarks/bench_eval_http.py``).
+    """
+    in_flight = getattr(backend, "in_flight", None)
+    return max(DEFAULT_BATCH_SIZE, in_flight()) if callable(in_flight) else DEFAULT_BATCH_SIZE
 
 
 def _task_set(tasks: Any, n: int | None, seed: int, checker: Any, extract: Any, options: dict[str, Any]) -> TaskSet:
@@ -109,7 +125,7 @@ def _task_set(tasks: Any, n: int | None, seed: int, checker: Any, extract: Any, 
 
 def _check_numbers(**values: Any) -> None:
     for name, value in values.items():
-        if value is None and name == "n":
+        if value is None and name in ("n", "batch_size"):
             continue
         if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
             raise OptionError(f"`{name}` must be a positive integer, got {value!r}")
