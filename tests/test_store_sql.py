@@ -55,6 +55,12 @@ def test_a_hostile_string_is_bound_as_a_value_never_pasted_into_sql(store):
     assert found["n"][0] == 0 and len(store.sql("SELECT * FROM runs")) == 2
 
 
+def test_columns_named_with_a_nul_character_still_come_back_as_a_frame(store):
+    frame = store.sql("SELECT '\x00', '\x00', * FROM runs ORDER BY name")  # DuckDB's df() fails on this one
+    assert len(frame) == 2 and frame["name"].tolist() == ["first", "second"]
+    assert frame.iloc[0, 0] == "\x00"
+
+
 def test_the_python_sql_function_uses_the_default_trace_file(store):
     frame = sql("SELECT name FROM run_summary ORDER BY name")
     assert isinstance(frame, pd.DataFrame) and frame["name"].tolist() == ["first", "second"]
