@@ -85,3 +85,42 @@ def page(browser, lab, request):
             lab.shutdown_kernels()
         except OSError as exc:  # the server itself died: the test has failed already, say why once
             warnings.warn(f"could not shut the test's kernels down: {exc}", stacklevel=1)
+
+
+@pytest.fixture(scope="session")
+def notebook7(tmp_path_factory):
+    """A Jupyter Notebook 7 server (``python -m notebook``), set up as the ``lab`` fixture's JupyterLab is."""
+    previous = signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        server = start_lab(tmp_path_factory.mktemp("nb7-root"), tmp_path_factory.mktemp("nb7-home"), app="notebook")
+        try:
+            yield server
+        finally:
+            try:
+                stop_lab(server)
+            finally:
+                ARTIFACTS.mkdir(exist_ok=True)
+                shutil.copy(server.log_path, ARTIFACTS / "notebook7.log")
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+@pytest.fixture
+def nb7_page(browser, notebook7, request):
+    """A Chromium page for the Notebook 7 server: the ``page`` fixture's console log, screenshot and kernel shutdown."""
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = context.new_page()
+    page.console_errors = []  # type: ignore[attr-defined]
+    page.on("console", lambda m: m.type == "error" and page.console_errors.append(m.text))  # type: ignore[attr-defined]
+    page.on("requestfailed", lambda r: page.console_errors.append(f"request failed: {r.url}"))  # type: ignore[attr-defined]
+    page.on("dialog", lambda d: d.dismiss())
+    yield page
+    ARTIFACTS.mkdir(exist_ok=True)
+    try:
+        page.screenshot(path=str(ARTIFACTS / f"{request.node.name}.png"), full_page=True)
+    finally:
+        context.close()
+        try:
+            notebook7.shutdown_kernels()
+        except OSError as exc:
+            warnings.warn(f"could not shut the test's kernels down: {exc}", stacklevel=1)

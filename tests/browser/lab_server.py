@@ -92,11 +92,22 @@ def _settings(settings: Path) -> None:
 PORT_LOST = "could not be started because no available port could be found"  # jupyter_server's words
 
 
-def start_lab(root: Path, home: Path, tries: int = 3) -> Lab:
-    """Start JupyterLab serving ``root`` (its own Jupyter dirs under ``home``); wait until it answers."""
+# The command line of each front-end's server: JupyterLab, or Jupyter Notebook 7 (``python -m notebook``),
+# both with ``window.jupyterapp`` exposed so tests drive them through the same command registry.
+APPS = {
+    "jupyterlab": ["-m", "jupyterlab", "--LabApp.expose_app_in_browser=True", "--LabApp.news_url=",
+                   "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+                   "--LabApp.extension_manager=readonly"],
+    "notebook": ["-m", "notebook", "--JupyterNotebookApp.expose_app_in_browser=True"],
+}
+
+
+def start_lab(root: Path, home: Path, tries: int = 3, app: str = "jupyterlab") -> Lab:
+    """Start JupyterLab (or Notebook 7: ``app="notebook"``) serving ``root``, its own Jupyter dirs under
+    ``home``; wait until it answers."""
     for _ in range(tries):
         try:
-            return _start_lab(root, home)
+            return _start_lab(root, home, app)
         except _PortLost:
             continue  # another process took the port between the server's pick and its bind: start again
     raise RuntimeError(f"JupyterLab lost its port {tries} times; log:\n{(home / 'lab.log').read_text()[-3000:]}")
@@ -106,7 +117,7 @@ class _PortLost(Exception):
     """The server's port was taken by another process before the server could bind it."""
 
 
-def _start_lab(root: Path, home: Path) -> Lab:
+def _start_lab(root: Path, home: Path, app: str = "jupyterlab") -> Lab:
     token = secrets.token_hex(16)
     env = {k: v for k, v in os.environ.items() if k != "REFLECTNB_TRACES"}  # each kernel: traces in its folder
     env = {**env, "JUPYTER_CONFIG_DIR": str(home / "config"),
@@ -119,11 +130,9 @@ def _start_lab(root: Path, home: Path) -> Lab:
     _settings(home / "settings")
     log = open(home / "lab.log", "w")
     process = subprocess.Popen(
-        [sys.executable, "-m", "jupyterlab", "--no-browser", "--ServerApp.ip=127.0.0.1", "--ServerApp.port=0",
-         "--ServerApp.port_retries=0",
-         f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={root}", "--LabApp.expose_app_in_browser=True",
-         "--LabApp.news_url=", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
-         "--LabApp.extension_manager=readonly", *(["--allow-root"] if os.geteuid() == 0 else [])],
+        [sys.executable, *APPS[app], "--no-browser", "--ServerApp.ip=127.0.0.1", "--ServerApp.port=0",
+         "--ServerApp.port_retries=0", f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={root}",
+         *(["--allow-root"] if os.geteuid() == 0 else [])],
         cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     deadline = time.monotonic() + 90
     info = home / "runtime" / f"jpserver-{process.pid}.json"
@@ -144,7 +153,7 @@ def _start_lab(root: Path, home: Path) -> Lab:
             text = (home / "lab.log").read_text()
             if PORT_LOST in text:
                 raise _PortLost()
-            raise RuntimeError(f"JupyterLab did not start; log:\n{text[-3000:]}")
+            raise RuntimeError(f"{app} did not start; log:\n{text[-3000:]}")
         time.sleep(0.3)
 
 

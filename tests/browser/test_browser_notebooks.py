@@ -13,6 +13,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from docs_output import keep_executed_notebook, screenshot
 from drive import cell_count, errors, open_notebook, outputs, run_cell
 from notebook_checks import check_static_html, widgets_without_fallback
 
@@ -21,6 +22,14 @@ pytestmark = [pytest.mark.browser, pytest.mark.model]
 NOTEBOOKS = sorted((Path(__file__).resolve().parents[2] / "notebooks").glob("*.ipynb"))
 WIDGET = "application/vnd.jupyter.widget-view+json"
 TIMES = Path(__file__).resolve().parent / "artifacts" / "notebook-times.json"
+# The views the docs' gallery page shows from these runs (docs/gallery.md): notebook -> (element, picture name)
+GALLERY = {"00-quickstart": [(".rnb-live", "live-loop")],
+           "02-critique": [(".rnb-live", "critique-verdicts")],
+           "03-debate": [(".rnb-live", "debate")],
+           "04-reflection-tokens": [(".rnb-tokens-view", "token-view")],
+           "06-reasoning-trees": [(".rnb-tree", "tree-view")]}
+# Notebooks whose last cell checks their printed conclusions against their tables: the line it prints when they match
+SELF_CHECKS = {"08-when-reflection-helps": "findings match the tables."}
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
@@ -38,7 +47,12 @@ def test_the_notebook_runs_cell_by_cell_in_jupyterlab(path, page, lab):
     page.evaluate("() => window.jupyterapp.commands.execute('docmanager:save')")
     saved = nbformat.read(lab.root / name, as_version=4)
     assert widgets_without_fallback(saved) == []
+    if path.stem in SELF_CHECKS:  # the check cell ran to its end (a deleted or skipped check fails here)
+        assert SELF_CHECKS[path.stem] in _printed(saved), f"{path.name}: its findings were not checked"
     check_static_html(saved, (lab.root / name).parent, quickstart=path.stem == "00-quickstart")
+    keep_executed_notebook(lab.root / name, path.name)  # the docs page shows these outputs (docs/hooks/from_tests.py)
+    for selector, view in GALLERY.get(path.stem, []):
+        screenshot(page.locator(selector).first, view)
     TIMES.parent.mkdir(exist_ok=True)
     times = json.loads(TIMES.read_text()) if TIMES.exists() else {}
     times[path.stem] = round(time.monotonic() - started, 1)
@@ -50,6 +64,12 @@ def local_errors(messages: list[str]) -> list[str]:
     vega from cdn.jsdelivr.net, which this offline machine cannot reach (charts stay blank here)."""
     offline = ("request failed: https://cdn.jsdelivr.net/", "net::ERR_NAME_NOT_RESOLVED")
     return [m for m in messages if not any(o in m for o in offline)]
+
+
+def _printed(nb: nbformat.NotebookNode) -> str:
+    """Everything the notebook's code cells printed (their stdout streams)."""
+    return "".join(o.get("text", "") for cell in nb.cells if cell.cell_type == "code"
+                   for o in cell.get("outputs", []) if o.get("output_type") == "stream")
 
 
 def _reflectnb_views(page) -> int:
