@@ -1,8 +1,8 @@
 """Accuracy kept by the default engine (issue #14): the same items, greedy, on each local engine.
 
 On ``--items`` reasoning-gym items (greedy, the evaluation's baseline method),
-the accuracy of the default engine (the fast engine, bf16 where the CPU computes
-it natively) must lie inside the 95 % Wilson interval of fp32 transformers'
+the accuracy of the default engine (the fast engine, bf16 where the CPU computes it
+natively; ``REFLECTNB_ENGINE_DTYPE=int8`` measures the int8 engine) must lie inside the 95 % Wilson interval of fp32 transformers'
 accuracy on the same items. Also reported: the share of items whose extracted
 answer is the same on both engines. Writes ``benchmarks/results/accuracy.json``.
 
@@ -43,7 +43,7 @@ def main() -> None:
     ref_acc, our_acc = float(reference["correct"].astype(float).mean()), float(ours["correct"].astype(float).mean())
     low, high = wilson(int(reference["correct"].astype(bool).sum()), len(reference))
     same = float((reference["predicted"].values == ours["predicted"].values).mean())
-    engine = getattr(default, "engine", "?")
+    engine = default.describe() if hasattr(default, "describe") else getattr(default, "engine", "?")
     print(f"{args.task}, {len(tasks)} items: fp32 transformers {ref_acc:.3f} [{low:.3f}, {high:.3f}], "
           f"default engine ({engine}) {our_acc:.3f}; same answer on {same:.0%} of items")
     goals = [Goal(f"default engine's accuracy inside fp32's 95 % interval [{low:.3f}, {high:.3f}]", our_acc,

@@ -8,7 +8,7 @@ import torch
 from reflectnb.backends.base import GenerationInterrupted, GenerationParams
 from reflectnb.backends.local import LocalBackend
 from reflectnb.backends.repetition import RepetitionStop
-from reflectnb.decoding.controllers import Plain
+from reflectnb.controllers import Plain
 from reflectnb.trace import Message
 
 pytestmark = pytest.mark.model
@@ -57,7 +57,7 @@ def test_the_default_engine_on_a_cpu_is_fast_in_bf16_and_the_trace_says_so(smol_
     assert (plain.params["engine"], plain.params["dtype"]) == ("transformers", "float32")
 
 
-def test_bf16_greedy_output_is_deterministic_and_mostly_agrees_with_fp32(smol_backend, reference):
+def test_the_default_greedy_output_is_deterministic_and_mostly_agrees_with_fp32(smol_backend, reference):
     first = smol_backend.generate_one(QUESTION, P16)
     smol_backend.fast.forget()
     assert ids(smol_backend.generate_one(QUESTION, P16)) == ids(first)

@@ -6,10 +6,17 @@ weights read 538 MB per token of the embedded model. This module keeps only
 what a decode step needs (nanoGPT style):
 
 * weights copied once from the loaded ``LlamaForCausalLM``: q/k/v fused into one
-  matrix, gate/up into another, in ``dtype`` (bf16 by default: this CPU's
-  AVX512-BF16 multiplies it natively, and it halves the bytes read per token);
-* the residual stream and the RMS norms in fp32 (closer to fp32 ``generate``
-  than transformers' all-bf16 path);
+  matrix, gate/up into another, in ``dtype``: ``torch.int8`` (weight-only, one
+  fp32 scale per output row; a quarter of fp32's bytes), ``torch.bfloat16`` or
+  ``torch.float32`` (the same math as fp32 ``generate``, token for token);
+* small products (batch x new tokens <= ``SMALL_M``: every decode step up to a
+  batch of 8) run on ``cpu_gemv``'s AVX-512 loops, which read int8 / bf16
+  weights at about the machine's single-core bandwidth; larger ones (prefill)
+  on torch's kernels, in bf16 for the int8 and bf16 engines (the int8 engine
+  keeps a bf16 copy for them). Without the loops (no compiler, no AVX-512)
+  every product runs on torch (int8 dequantized per call: slower, same role);
+* the residual stream, the RMS norms and RoPE in fp32 (closer to fp32
+  ``generate`` than transformers' all-bf16 path);
 * a static, pre-allocated KV cache (:class:`KVCache`) and RoPE tables built once
   from the model's own rotary module (so any rope scaling it has is kept);
 * left-padded batches: one shared column per step, a key-validity mask and
@@ -35,6 +42,8 @@ import torch
 import torch.nn.functional as F
 
 SUPPORTED_TYPES = ("llama", "mistral", "qwen2")
+DTYPES = (torch.float32, torch.bfloat16, torch.int8)
+SMALL_M = 8  # rows (batch x new tokens) up to which a product runs on cpu_gemv's loops (measured)
 
 
 def supports(model) -> str | None:
@@ -53,13 +62,46 @@ def supports(model) -> str | None:
     return None
 
 
+class Weight:
+    """One projection, called on fp32 ``x[..., k]``: ``cpu_gemv``'s loops for small products, else torch.
+
+    ``dense`` is the fp32 or bf16 matrix torch multiplies (``None`` for int8 without
+    the loops); ``q`` / ``scale`` hold the int8 weights of an int8 engine.
+    """
+
+    def __init__(self, w: torch.Tensor, dtype: torch.dtype, kernels):
+        self.kernels, self.dtype = kernels, dtype
+        self.q = self.scale = None
+        if dtype == torch.int8:
+            from reflectnb.backends.cpu_gemv import quantize_int8
+
+            self.q, self.scale = quantize_int8(w)
+            self.dense = w.to(torch.bfloat16).contiguous() if kernels is not None else None
+        else:
+            self.dense = w.to(dtype).contiguous()
+        self.out_features = w.shape[0]
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        """``x[..., k]`` fp32 -> ``x @ w.T`` fp32."""
+        lead = x.shape[:-1]
+        m = x.numel() // x.shape[-1]
+        if self.kernels is not None and m <= SMALL_M:
+            x2 = x.reshape(m, x.shape[-1]).contiguous()
+            y = self.kernels.int8(x2, self.q, self.scale) if self.q is not None else self.kernels.bf16(x2, self.dense)
+            return y.view(*lead, self.out_features)
+        if self.dense is None:  # int8 without the loops: dequantize (correct, slower)
+            return F.linear(x.to(torch.bfloat16), (self.q.to(torch.bfloat16) * self.scale[:, None].to(torch.bfloat16))
+                            ).float()
+        return F.linear(x.to(self.dense.dtype), self.dense).float()
+
+
 @dataclass
 class Layer:
-    wqkv: torch.Tensor
+    wqkv: Weight
     bqkv: torch.Tensor | None
-    wo: torch.Tensor
-    wgu: torch.Tensor
-    wdown: torch.Tensor
+    wo: Weight
+    wgu: Weight
+    wdown: Weight
     ln1: torch.Tensor
     ln2: torch.Tensor
 
@@ -75,6 +117,7 @@ class KVCache:
         self.valid = torch.zeros(batch, capacity, dtype=torch.bool)
         self.positions = torch.zeros(batch, dtype=torch.long)  # next position per row
         self.length = 0
+        self.all_valid = True  # no padding column so far: decode steps need no attention mask
         self.ids: list[list[int]] = [[] for _ in range(batch)]  # for prefix reuse (batch 1)
 
     @property
@@ -100,8 +143,12 @@ class FastLlama:
         reason = supports(model)
         if reason is not None:
             raise ValueError(f"the fast engine cannot run this model: {reason}")
+        if dtype not in DTYPES:
+            raise ValueError(f"the fast engine computes in {', '.join(str(d) for d in DTYPES)}; got {dtype}")
         cfg = model.config
         self.dtype = dtype
+        self.cache_dtype = torch.float32 if dtype == torch.float32 else torch.bfloat16
+        self.kernels = _kernels() if dtype != torch.float32 else None  # fp32 stays on torch: exact
         self.n_heads = cfg.num_attention_heads
         self.kv_heads = getattr(cfg, "num_key_value_heads", None) or self.n_heads
         self.head_dim = getattr(cfg, "head_dim", None) or cfg.hidden_size // self.n_heads
@@ -111,32 +158,40 @@ class FastLlama:
         with torch.no_grad():
             self.embed = base.embed_tokens.weight.detach().float()
             self.norm = base.norm.weight.detach().float().clone()
-            self.head = model.get_output_embeddings().weight.detach().to(dtype)
+            self.head = self._weight(model.get_output_embeddings().weight.detach())
             self.layers = [self._layer(block) for block in base.layers]
             self.cos, self.sin = self._rope_tables(base, self.max_positions)
 
+    @property
+    def kernel(self) -> str:
+        """Which kernels small products use: ``"cpu_gemv"`` or ``"torch"``."""
+        return "cpu_gemv" if self.kernels is not None else "torch"
+
+    def _weight(self, w: torch.Tensor) -> Weight:
+        return Weight(w.detach(), self.dtype, self.kernels)
+
     def _layer(self, block) -> Layer:
         att, mlp = block.self_attn, block.mlp
-        wqkv = torch.cat([att.q_proj.weight, att.k_proj.weight, att.v_proj.weight]).to(self.dtype)
+        wqkv = torch.cat([att.q_proj.weight, att.k_proj.weight, att.v_proj.weight])
         bias = [att.q_proj.bias, att.k_proj.bias, att.v_proj.bias]
-        bqkv = torch.cat(bias).to(self.dtype) if all(b is not None for b in bias) else None
-        return Layer(wqkv=wqkv.contiguous(), bqkv=bqkv, wo=att.o_proj.weight.to(self.dtype).contiguous(),
-                     wgu=torch.cat([mlp.gate_proj.weight, mlp.up_proj.weight]).to(self.dtype).contiguous(),
-                     wdown=mlp.down_proj.weight.to(self.dtype).contiguous(),
+        bqkv = torch.cat(bias).float() if all(b is not None for b in bias) else None
+        return Layer(wqkv=self._weight(wqkv), bqkv=bqkv, wo=self._weight(att.o_proj.weight),
+                     wgu=self._weight(torch.cat([mlp.gate_proj.weight, mlp.up_proj.weight])),
+                     wdown=self._weight(mlp.down_proj.weight),
                      ln1=block.input_layernorm.weight.float().clone(),
                      ln2=block.post_attention_layernorm.weight.float().clone())
 
     def _rope_tables(self, base, n: int):
-        """cos/sin ``[n, head_dim]`` from the model's own rotary module (scaling included)."""
+        """cos/sin ``[n, head_dim]`` fp32 from the model's own rotary module (scaling included)."""
         positions = torch.arange(n)[None, :]
         probe = torch.zeros(1, dtype=torch.float32)
         cos, sin = base.rotary_emb(probe, positions)
-        return cos[0].to(self.dtype).contiguous(), sin[0].to(self.dtype).contiguous()
+        return cos[0].float().contiguous(), sin[0].float().contiguous()
 
     # -- cache ---------------------------------------------------------------------------------
     def new_cache(self, batch: int, capacity: int) -> KVCache:
         capacity = min(capacity, self.max_positions)
-        return KVCache(len(self.layers), batch, self.kv_heads, capacity, self.head_dim, self.dtype)
+        return KVCache(len(self.layers), batch, self.kv_heads, capacity, self.head_dim, self.cache_dtype)
 
     # -- forward -------------------------------------------------------------------------------
     @torch.inference_mode()
@@ -146,6 +201,7 @@ class FastLlama:
         start, t = cache.length, ids.shape[1]
         self._check_room(cache, t)
         cache.valid[:, start:start + t] = mask
+        cache.all_valid = cache.all_valid and bool(mask.all())
         positions = cache.positions[:, None] + mask.long().cumsum(-1) - 1
         positions = positions.clamp(min=0)
         cache.positions = positions[:, -1] + 1
@@ -169,6 +225,8 @@ class FastLlama:
         for row, new in zip(cache.ids, tokens.tolist()):
             row.append(new)
         attn = cache.valid[:, None, None, :start + 1]
+        if cache.all_valid:
+            attn = None  # SDPA without a mask is faster, and nothing is masked
         return self._forward(cache, tokens[:, None], positions, attn, start)
 
     def _check_room(self, cache: KVCache, t: int) -> None:
@@ -181,28 +239,58 @@ class FastLlama:
         cos, sin = self.cos[positions][:, None], self.sin[positions][:, None]  # [B, 1, T, D]
         for i, layer in enumerate(self.layers):
             x = x + self._attention(i, layer, self._rms(x, layer.ln1), cos, sin, cache, attn, start, end)
-            gate, up = F.linear(self._rms(x, layer.ln2), layer.wgu).chunk(2, dim=-1)
-            x = x + F.linear(F.silu(gate) * up, layer.wdown).float()
+            gate, up = layer.wgu(self._rms(x, layer.ln2)).chunk(2, dim=-1)
+            x = x + layer.wdown(F.silu(gate) * up)
         cache.length = end
-        return F.linear(self._rms(x[:, -1], self.norm), self.head).float()
+        return self.head(self._rms(x[:, -1], self.norm))
 
     def _attention(self, i: int, layer: Layer, h, cos, sin, cache: KVCache, attn, start: int, end: int):
         b, t, _ = h.shape
         nq, nkv, d = self.n_heads * self.head_dim, self.kv_heads * self.head_dim, self.head_dim
-        qkv = F.linear(h, layer.wqkv, layer.bqkv)
-        q = qkv[..., :nq].view(b, t, self.n_heads, d).transpose(1, 2)
-        k = qkv[..., nq:nq + nkv].view(b, t, self.kv_heads, d).transpose(1, 2)
+        qkv = layer.wqkv(h)
+        if layer.bqkv is not None:
+            qkv = qkv + layer.bqkv
+        # q and k rotated together: one RoPE over n_heads + kv_heads heads
+        qk = _rope(qkv[..., :nq + nkv].view(b, t, self.n_heads + self.kv_heads, d).transpose(1, 2), cos, sin)
+        qk = qk.to(self.cache_dtype)
+        q, k = qk[:, :self.n_heads], qk[:, self.n_heads:]
         v = qkv[..., nq + nkv:].view(b, t, self.kv_heads, d).transpose(1, 2)
-        q, k = _rope(q, cos, sin), _rope(k, cos, sin)
         cache.k[i, :, :, start:end] = k
         cache.v[i, :, :, start:end] = v
         out = F.scaled_dot_product_attention(q, cache.k[i, :, :, :end], cache.v[i, :, :, :end],
                                              attn_mask=attn, enable_gqa=self.kv_heads != self.n_heads)
-        return F.linear(out.transpose(1, 2).reshape(b, t, nq), layer.wo).float()
+        return layer.wo(out.transpose(1, 2).reshape(b, t, nq).float())
 
     def _rms(self, x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
-        """RMSNorm in fp32, cast to the weights' dtype for the next matrix product."""
-        return (x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + self.eps) * weight).to(self.dtype)
+        """RMSNorm in fp32 (the same arithmetic as transformers' ``LlamaRMSNorm`` in fp32)."""
+        return F.rms_norm(x, (x.shape[-1],), weight, self.eps)
+
+
+ENV_DTYPE = "REFLECTNB_ENGINE_DTYPE"
+_NAMES = {"int8": torch.int8, "bfloat16": torch.bfloat16, "float32": torch.float32}
+
+
+def default_dtype(native_bf16: bool) -> torch.dtype:
+    """The fast engine's weight dtype when none is asked for (``REFLECTNB_ENGINE_DTYPE`` overrides it).
+
+    bf16 where the CPU multiplies it natively, else fp32 (emulated bf16 is slower
+    than fp32). int8 only when asked: on ``cpu_gemv``'s loops it is ~10 % faster
+    than bf16 at batch 1 but agrees with fp32 greedy on far fewer tokens (docs/engine.md).
+    """
+    import os
+
+    name = os.environ.get(ENV_DTYPE, "").strip()
+    if name:
+        if name not in _NAMES:
+            raise ValueError(f"{ENV_DTYPE} must be one of {', '.join(_NAMES)}; got {name!r}")
+        return _NAMES[name]
+    return torch.bfloat16 if native_bf16 else torch.float32
+
+
+def _kernels():
+    from reflectnb.backends.cpu_gemv import kernels
+
+    return kernels()
 
 
 def _rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:

@@ -11,8 +11,8 @@ in fp32. Both can be forced.
 
 Engines (``engine=``): ``"transformers"`` runs ``model.generate`` as described
 above. ``"fast"`` (the default on a CPU for Llama-style models) runs the same
-contract on a hand-written decode step (``engine.py``, ``engine_loop.py``): int8
-weights on AVX-512 loops (``cpu_gemv.py``; else bf16 / fp32), a static KV cache, the KV cache of
+contract on a hand-written decode step (``engine.py``, ``engine_loop.py``): bf16
+weights on AVX-512 loops (``cpu_gemv.py``; int8 on request), a static KV cache, the KV cache of
 the previous prompt's common prefix reused. It keeps the user's processors,
 transformers' warpers, streaming, stop strings, seeds and Ctrl-C; greedy output
 agrees with fp32 ``generate`` up to bf16 rounding (docs/engine.md has the
@@ -150,8 +150,8 @@ def check_engine(engine: str) -> str:
 
 
 def fast_dtype(requested: torch.dtype | None) -> torch.dtype:
-    """The fast engine's weight dtype: the one asked for, else ``engine.default_dtype`` (int8 where its
-    AVX-512 loops build, else bf16 where the CPU computes it natively, else fp32)."""
+    """The fast engine's weight dtype: the one asked for, else ``engine.default_dtype`` (bf16 where the
+    CPU computes it natively, else fp32; ``REFLECTNB_ENGINE_DTYPE`` overrides it)."""
     if requested is not None:
         return requested
     from reflectnb.backends.engine import default_dtype
@@ -193,7 +193,7 @@ class LocalBackend(Backend):
         Token ids flagged ``is_reflection`` in the token trace.
     engine : ``"transformers"`` (default here) or ``"fast"``; see the module docstring.
     engine_dtype : torch.dtype, optional
-        The fast engine's weight dtype (default: ``engine.default_dtype``, int8 on an AVX-512 CPU).
+        The fast engine's weight dtype (default: ``engine.default_dtype``).
     repetition_default : bool
         Whether the repetition stop is on when ``GenerationParams.repetition_stop`` is None.
 
