@@ -16,7 +16,7 @@ from typing import Any
 
 from reflectnb.errors import OptionError
 from reflectnb.strategies.context import RunContext
-from reflectnb.strategies.engine import above_zero, positive_int
+from reflectnb.strategies.engine import above_zero, finite_number, positive_int
 from reflectnb.strategies.feedback import SOURCES
 from reflectnb.strategies.spec import option, register_strategy
 from reflectnb.strategies.tree.tasks import Task
@@ -198,6 +198,22 @@ class TreeOptions:
     verifier: Any = option(None, "a function (state text) -> bool | float", variable=True)
     prm: Any = option(None, "a process reward function (question, partial) -> float", variable=True)
     max_nodes: int | None = option(None, "refuse a search that could make more nodes than this", check=positive_int)
+    generate: str | None = option(None, "how children are made: one prompt proposing several, or one sample each",
+                                  choices=("propose", "sample"))
+    n_evaluate: int | None = option(None, "value samples per state (default 3)", check=positive_int)
+    select: str | None = option(None, "how bfs keeps its beam (default greedy)", choices=("greedy", "sample"))
+    tries: int | None = option(None, "children tried per dfs node (default 3)", check=positive_int)
+    max_visits: int | None = option(None, "dfs: most states visited (default 100)", check=positive_int)
+    prune_below: float | None = option(None, "dfs: drop states valued below this", check=finite_number)
+    solved_at: float | None = option(None, "dfs: stop at a state valued at least this", check=finite_number)
+    roll_forward_steps: int | None = option(None, "mcts: steps each rollout looks ahead (default 2)",
+                                            check=positive_int)
+    roll_branch: int | None = option(None, "mcts: children per rollout step (default 1)", check=positive_int)
+    c_uct: float | None = option(None, "mcts: exploration weight of UCT", check=finite_number)
+    alpha: float | None = option(None, "mcts: weight of a rollout's best value in the update (default 0.5)",
+                                 check=finite_number)
+    end_gate: float | None = option(None, "mcts: value at which a state counts as solved (default 0.9)",
+                                    check=finite_number)
     game24: bool = option(False, "treat the task as four numbers for the game of 24")
 
 
