@@ -12,7 +12,9 @@ from reflectnb.strategies.feedback import (SOURCES, Feedback, item_checker, make
                                            python_feedback)
 from reflectnb.strategies.sandbox import Limits, run_python
 
-FAST = Limits(seconds=1.0, memory_bytes=256 * 2**20, output_bytes=4096)
+# Generous wall time: a loaded CI machine can take seconds to start a child, and only the hang test is about time
+FAST = Limits(seconds=30.0, memory_bytes=256 * 2**20, output_bytes=4096)
+HANG = Limits(seconds=1.0, memory_bytes=256 * 2**20, output_bytes=4096)
 
 
 # --- the calculator ---------------------------------------------------------------------------------------
@@ -68,12 +70,13 @@ def test_the_sandbox_runs_code_and_returns_its_output():
 
 
 def test_the_sandbox_stops_a_hang_at_the_time_limit():
-    run = run_python("while True:\n    pass", FAST)
+    run = run_python("while True:\n    pass", HANG)
     assert run.limit == "time" and not run.ok and run.seconds < 10
 
 
 def test_the_sandbox_stops_a_memory_hog_at_the_memory_limit():
-    run = run_python("hog = []\nwhile True:\n    hog.append(' ' * 10**6)", FAST)
+    # 100 MB at a time reaches the 256 MB limit in three steps, long before the wall limit
+    run = run_python("hog = []\nwhile True:\n    hog.append(' ' * 10**8)", FAST)
     assert run.limit == "memory" and "MemoryError" in run.output
 
 
@@ -105,7 +108,7 @@ def test_a_traceback_names_the_script_not_the_temporary_folder():
     ("x = bytearray(2**40)", "memory", "the memory limit (256 MB)"),
     ("while True:\n    print('x' * 99)", "output", "the output limit (4096 bytes)")])
 def test_a_tool_that_hits_a_limit_is_a_failed_feedback_naming_the_limit(code, limit, words):
-    fb = python_feedback("t", f"Here:\n```python\n{code}\n```", FAST)
+    fb = python_feedback("t", f"Here:\n```python\n{code}\n```", HANG if limit == "time" else FAST)
     assert (fb.failed, fb.verdict, fb.detail["limit"]) == (True, None, limit)
     assert fb.message.startswith(f"Python check failed: the code was stopped at {words}.")
 
