@@ -4,11 +4,15 @@ Same chat prompt, greedy, ``--tokens`` new tokens (64):
 
 * plain fp32 ``model.generate`` (the baseline), transformers in bf16, the local
   backend on the transformers engine (fp32) and on the fast engine at batch 1 in
-  bf16 and int8 (both on ``cpu_gemv``'s loops where they build) and in bf16 on
-  torch's kernels alone (``REFLECTNB_NO_KERNELS``' path), and the fast engine's
-  aggregate tokens/s at batch 16;
+  bf16 and int8 (both with the whole decode step in C, ``cpu_decode``, where it
+  builds), in bf16 with only the products on ``cpu_gemv``'s loops (round 2) and
+  on torch's kernels alone (``REFLECTNB_NO_KERNELS``' path), and the fast
+  engine's aggregate tokens/s at batch 16;
+* llama.cpp (``llama-cpp-python``) on the same GGUF and prompt, in the same
+  interleaved rounds, when it is installed (goals: fast batch 1 >= 0.75x its
+  rate, batch 16 aggregate >= 3x);
 * what the loops cost: building them from source (a fresh cache folder) and
-  preparing each engine's weights;
+  preparing each engine's weights; the thread count the C step chose;
 * ratios to the baseline (goal: fast batch 1 >= 4x);
 * greedy token agreement with fp32 ``generate`` on a handful of prompts: the
   share of positions that match, and how many sequences are identical;
@@ -60,8 +64,9 @@ def interleaved(fns: dict, repeats: int) -> dict[str, float]:
     return {name: statistics.median(r) for name, r in rates.items()}
 
 
-def fast_backend(slow, dtype, kernels: bool = True):
-    """A fast-engine backend on ``slow``'s fp32 model, in ``dtype``, with or without ``cpu_gemv``'s loops."""
+def fast_backend(slow, dtype, kernels: bool = True, c_step: bool = True):
+    """A fast-engine backend on ``slow``'s fp32 model, in ``dtype``: with ``cpu_gemv``'s loops or not, with the
+    whole C decode step (``cpu_decode``) or only its loops for the products."""
     from reflectnb.backends import cpu_gemv
 
     saved = dict(cpu_gemv._state)
@@ -75,7 +80,26 @@ def fast_backend(slow, dtype, kernels: bool = True):
     finally:
         cpu_gemv._state.clear()
         cpu_gemv._state.update(saved)
+    if not c_step:
+        backend.fast.engine.decoder = None
     return backend
+
+
+def llamacpp_generate(tokens: int, threads: int):
+    """llama.cpp (``llama-cpp-python``) on the embedded GGUF, same chat prompt, greedy; None when not installed."""
+    try:
+        from llama_cpp import Llama
+    except ImportError:
+        return None
+    from reflectnb.backends.embedded import gguf_path
+
+    llm = Llama(model_path=str(gguf_path()), n_ctx=1024, n_threads=threads, verbose=False)
+    messages = [{"role": m.role, "content": m.content} for m in PROMPT]
+
+    def run() -> int:
+        out = llm.create_chat_completion(messages, max_tokens=tokens, temperature=0.0)
+        return out["usage"]["completion_tokens"]
+    return run
 
 
 def kernel_build_seconds() -> float:
@@ -86,7 +110,7 @@ def kernel_build_seconds() -> float:
         saved, os.environ["REFLECTNB_CACHE"] = os.environ.get("REFLECTNB_CACHE"), tmp
         try:
             start = time.perf_counter()
-            cpu_gemv._build()
+            cpu_gemv.build(cpu_gemv.SOURCE, "gemv")
             return time.perf_counter() - start
         finally:
             if saved is None:
@@ -172,19 +196,25 @@ def main() -> None:
     have_kernels = cpu_gemv.kernels() is not None
     build = kernel_build_seconds() if have_kernels else None
     engines = {"int8": fast_backend(slow, torch.int8), "bf16": fast_backend(slow, torch.bfloat16),
+               "bf16_loops": fast_backend(slow, torch.bfloat16, c_step=False),
                "bf16_torch": fast_backend(slow, torch.bfloat16, kernels=False)}
     fast = engines["bf16"]  # the default engine's dtype
     bf16 = copy.deepcopy(model).to(torch.bfloat16)
     inputs = slow.encode([PROMPT])
     batch = [[Message("user", q)] for q in (QUESTIONS * 4)[:args.batch]]
     n, r = args.tokens, args.repeats
-    print(f"threads {torch.get_num_threads()}, cpu_gemv: {cpu_gemv.unavailable_reason() or 'built'}")
+    from reflectnb.backends import cpu_decode
 
+    print(f"threads {torch.get_num_threads()}, cpu_gemv: {cpu_gemv.unavailable_reason() or 'built'}, "
+          f"cpu_decode: {cpu_decode.unavailable_reason() or 'built'}")
+    llamacpp = llamacpp_generate(n, torch.get_num_threads())
     rates = interleaved({
+        **({"llamacpp_b1": llamacpp} if llamacpp else {}),
         "fp32_generate": plain_generate(model, inputs, n, tok.pad_token_id),
         "bf16_generate": plain_generate(bf16, inputs, n, tok.pad_token_id),
         "backend_transformers_fp32": backend_generate(slow, [PROMPT], n),
         "backend_fast_bf16_torch_b1": backend_generate(engines["bf16_torch"], [PROMPT], n),
+        "backend_fast_bf16_loops_b1": backend_generate(engines["bf16_loops"], [PROMPT], n),
         "backend_fast_bf16_b1": backend_generate(engines["bf16"], [PROMPT], n),
         "backend_fast_int8_b1": backend_generate(engines["int8"], [PROMPT], n),
     }, r)
@@ -196,7 +226,10 @@ def main() -> None:
         print(f"  {name}: {rate:.1f} tok/s")
     base = rates["fp32_generate"]
     ratios = {name: rate / base for name, rate in rates.items()}
-    agree = {name: agreement(engine, slow, n) for name, engine in engines.items() if name != "bf16_torch"}
+    chosen = {name: e.fast.engine.decoder.threads(1) for name, e in engines.items()
+              if e.fast.engine.decoder is not None}
+    print("  C step threads chosen at batch 1:", chosen)
+    agree = {name: agreement(engine, slow, n) for name, engine in engines.items() if name in ("bf16", "int8")}
     print("  agreement:", agree)
     reuse = prefix_reuse(engines["bf16"], r)
     print("  prefix reuse:", reuse)
@@ -210,13 +243,22 @@ def main() -> None:
         Goal(f"fast engine batch {args.batch} aggregate (bf16) ÷ plain fp32 generate batch 1",
              ratios[f"backend_fast_bf16_b{args.batch}_aggregate"], ">=", 4.0,
              note="no fixed goal in the issue beyond >= 3x llama.cpp's batch-1 rate"),
+    ]
+    if llamacpp:
+        goals += [Goal("fast engine batch 1 (bf16, the default) ÷ llama.cpp batch 1, same GGUF and prompt",
+                       rates["backend_fast_bf16_b1"] / rates["llamacpp_b1"], ">=", 0.75),
+                  Goal("fast engine batch 1 (int8) ÷ llama.cpp batch 1", rates["backend_fast_int8_b1"]
+                       / rates["llamacpp_b1"], ">=", 0.75),
+                  Goal(f"fast engine batch {args.batch} aggregate (bf16) ÷ llama.cpp batch 1",
+                       rates[f"backend_fast_bf16_b{args.batch}_aggregate"] / rates["llamacpp_b1"], ">=", 3.0)]
+    goals += [
         Goal("greedy position agreement with fp32 generate (bf16)", agree["bf16"]["position_agreement"], ">=", 0.5,
              unit="", note="reported, not a goal of the issue: rounding moves near-ties"),
         Goal("greedy position agreement with fp32 generate (int8)", agree["int8"]["position_agreement"], ">=", 0.5,
              unit="", note="reported, not a goal of the issue"),
         Goal("round-2 call, prefix reuse saving", reuse["prefill_saving"], ">=", 1.0),
     ]
-    write_result("engine", {"tokens": n, "repeats": r, "threads": torch.get_num_threads(),
+    write_result("engine", {"tokens": n, "repeats": r, "threads": torch.get_num_threads(), "c_step_threads": chosen,
                             "fast_dtype": fast.dtype, "costs_s": costs, "rates_tok_s": rates,
                             "ratios_to_fp32_generate": ratios,
                             "agreement": agree, "prefix_reuse": reuse}, goals)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from reflectnb.backends import cpu_gemv
+from reflectnb.backends import cpu_decode, cpu_gemv
 from reflectnb.backends.base import GenerationParams
 from reflectnb.backends.engine import FastLlama, default_dtype
 from reflectnb.backends.local import LocalBackend
@@ -74,3 +74,75 @@ def test_the_int8_engine_decodes_close_to_fp32_and_keeps_the_hooks(smol_backend)
     assert abs(ours.tokens[0].logprob - fp32.tokens[0].logprob) < 0.05 and len(ours.tokens[0].top) == 2
     rows = int8.generate([question, [Message("user", "Name a river.")]], params)  # left padding, batch path
     assert [e.token_id for e in rows[0].tokens][:4] == [e.token_id for e in ours.tokens][:4]
+
+
+@pytest.fixture(scope="module")
+def c_step(smol_backend):
+    if cpu_decode.library() is None:
+        pytest.skip(f"cpu_decode cannot be built here: {cpu_decode.unavailable_reason()}")
+    return {dtype: FastLlama(smol_backend.model, dtype) for dtype in (torch.bfloat16, torch.int8)}
+
+
+def _one_step(engine, use_c: bool, mask: torch.Tensor):
+    """Prefill 10 ids per row under ``mask``, then one step on the C decoder or on the torch path."""
+    ids = torch.arange(1, 11).repeat(mask.shape[0], 1) * 37
+    cache = engine.new_cache(mask.shape[0], 32)
+    engine.prefill(cache, ids, mask)
+    decoder, engine.decoder = engine.decoder, engine.decoder if use_c else None
+    try:
+        logits = engine.step(cache, torch.full((mask.shape[0],), 42))
+    finally:
+        engine.decoder = decoder
+    return logits, cache
+
+
+@pytest.mark.model
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.int8], ids=["bf16", "int8"])
+def test_the_c_decode_step_matches_the_torch_step_on_a_left_padded_batch(c_step, dtype):
+    engine = c_step[dtype]
+    assert engine.kernel == "cpu_decode"
+    mask = torch.ones(3, 10, dtype=torch.long)
+    mask[1, :4] = 0  # row 1 is left-padded: the C step must skip its padding keys
+    ours, cache = _one_step(engine, True, mask)
+    torch_path, ref_cache = _one_step(engine, False, mask)
+    assert ours.shape == torch_path.shape == (3, 49152)
+    # the torch path rounds queries to bf16 for SDPA; the C step keeps them in fp32
+    assert (ours - torch_path).abs().max() < 0.2 and torch.equal(ours.argmax(-1), torch_path.argmax(-1))
+    column = (cache.k[:, :, :, 10].float() - ref_cache.k[:, :, :, 10].float()).abs()
+    assert column.max() <= 0.07 and cache.length == ref_cache.length == 11  # keys: one bf16 rounding apart
+    assert torch.equal(cache.positions, ref_cache.positions)
+
+
+@pytest.mark.model
+def test_the_c_decode_step_gives_the_same_bits_on_one_thread_or_two(c_step):
+    engine, mask = c_step[torch.bfloat16], torch.ones(2, 10, dtype=torch.long)
+    try:
+        engine.decoder.fixed_threads = 1
+        one, _ = _one_step(engine, True, mask)
+        engine.decoder.fixed_threads = 2
+        two, _ = _one_step(engine, True, mask)
+    finally:
+        engine.decoder.fixed_threads = None
+    assert torch.equal(one, two)  # each output row is summed by one thread in one order
+
+
+def test_the_thread_count_is_chosen_by_timing_and_probed_again_later():
+    chooser = cpu_decode.ThreadChooser(2, probe=2, period=3)
+    seen = []
+    for _ in range(4):  # probing alternates 2 and 1 threads
+        threads = chooser.next()
+        seen.append(threads)
+        chooser.record(threads, 0.030 if threads == 2 else 0.010)  # a busy machine: one thread is faster
+    assert sorted(seen) == [1, 1, 2, 2] and chooser.choice == 1
+    assert [chooser.next() for _ in range(3)] == [1, 1, 1]
+    assert chooser.next() in (1, 2) and chooser.choice is None  # after `period` steps it measures again
+    assert cpu_decode.ThreadChooser(1).choice == 1  # one thread allowed: nothing to measure
+
+
+def test_without_openmp_or_a_compiler_the_decode_step_stays_in_torch_and_says_why(tmp_path, monkeypatch):
+    monkeypatch.setattr(cpu_decode, "_state", {})
+    monkeypatch.setenv("REFLECTNB_CACHE", str(tmp_path))
+    monkeypatch.setenv("CC", "/bin/false")
+    assert cpu_decode.library() is None
+    reason = cpu_decode.unavailable_reason()
+    assert reason.startswith("compiling the CPU kernels failed") or "AVX-512" in reason

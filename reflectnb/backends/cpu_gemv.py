@@ -125,7 +125,7 @@ def kernels() -> Kernels | None:
     """The compiled kernels, built on first use; ``None`` where they cannot be (see :func:`unavailable_reason`)."""
     if "kernels" not in _state:
         try:
-            _state["kernels"], _state["reason"] = Kernels(ctypes.CDLL(str(_build()))), None
+            _state["kernels"], _state["reason"] = Kernels(ctypes.CDLL(str(build(SOURCE, "gemv")))), None
         except (OSError, RuntimeError, subprocess.SubprocessError) as exc:
             _state["kernels"], _state["reason"] = None, str(exc)
     return _state["kernels"]
@@ -137,7 +137,11 @@ def unavailable_reason() -> str | None:
     return _state["reason"]
 
 
-def _build() -> Path:
+def build(source: str, stem: str, extra_flags: tuple[str, ...] = ()) -> Path:
+    """Compile ``source`` once into ``cache_dir()/kernels/<stem>-<hash>.so`` (shared with ``cpu_decode``).
+
+    Raises ``RuntimeError`` saying why where it cannot be built.
+    """
     if os.environ.get("REFLECTNB_NO_KERNELS", "") not in ("", "0"):
         raise RuntimeError("REFLECTNB_NO_KERNELS is set")
     if platform.machine() not in ("x86_64", "AMD64") or "avx512f" not in _cpu_flags():
@@ -148,15 +152,16 @@ def _build() -> Path:
                            "used instead")
     from reflectnb.config import cache_dir
 
-    key = hashlib.sha256((SOURCE + " ".join(FLAGS) + _cpu_flags()).encode()).hexdigest()[:16]
-    target = cache_dir() / "kernels" / f"gemv-{key}.so"
+    flags = [*FLAGS, *extra_flags]
+    key = hashlib.sha256((source + " ".join(flags) + _cpu_flags()).encode()).hexdigest()[:16]
+    target = cache_dir() / "kernels" / f"{stem}-{key}.so"
     if target.exists():
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
-        src, out = Path(tmp) / "gemv.c", Path(tmp) / "gemv.so"
-        src.write_text(SOURCE)
-        done = subprocess.run([compiler, *FLAGS, str(src), "-o", str(out)], capture_output=True, text=True,
+        src, out = Path(tmp) / f"{stem}.c", Path(tmp) / f"{stem}.so"
+        src.write_text(source)
+        done = subprocess.run([compiler, *flags, str(src), "-o", str(out)], capture_output=True, text=True,
                               check=False, timeout=120)
         if done.returncode != 0:
             raise RuntimeError(f"compiling the CPU kernels failed: {done.stderr.strip()[:500]}")

@@ -161,10 +161,13 @@ class FastLlama:
             self.head = self._weight(model.get_output_embeddings().weight.detach())
             self.layers = [self._layer(block) for block in base.layers]
             self.cos, self.sin = self._rope_tables(base, self.max_positions)
+        self.decoder = _decoder(self)  # the whole decode step in C where it builds (cpu_decode), else torch
 
     @property
     def kernel(self) -> str:
-        """Which kernels small products use: ``"cpu_gemv"`` or ``"torch"``."""
+        """What runs a decode step: ``"cpu_decode"`` (one C call), ``"cpu_gemv"`` (its products) or ``"torch"``."""
+        if self.decoder is not None:
+            return "cpu_decode"
         return "cpu_gemv" if self.kernels is not None else "torch"
 
     def _weight(self, w: torch.Tensor) -> Weight:
@@ -224,6 +227,10 @@ class FastLlama:
         cache.positions = cache.positions + 1
         for row, new in zip(cache.ids, tokens.tolist()):
             row.append(new)
+        if self.decoder is not None and tokens.shape[0] <= SMALL_M:
+            logits = self.decoder.step(self.embed[tokens], positions[:, 0], cache, start)
+            cache.length = start + 1
+            return logits
         attn = cache.valid[:, None, None, :start + 1]
         if cache.all_valid:
             attn = None  # SDPA without a mask is faster, and nothing is masked
@@ -291,6 +298,12 @@ def _kernels():
     from reflectnb.backends.cpu_gemv import kernels
 
     return kernels()
+
+
+def _decoder(engine):
+    from reflectnb.backends.cpu_decode import decoder
+
+    return decoder(engine)
 
 
 def _rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:

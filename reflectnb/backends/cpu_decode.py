@@ -1,0 +1,343 @@
+"""A whole Llama decode step in one C call, for the fast engine's bf16 and int8 weights.
+
+Why: with ``cpu_gemv``'s loops the matrix products of a decode step read the
+weights near one core's bandwidth, but the step still dispatched ~25 small torch
+ops per layer from Python (norms, RoPE, cache writes, attention, SiLU, residual
+adds: ~8 ms a token on this machine, a third of the step), and one core reads
+only about half of what the machine's memory delivers. Here the step from the
+embedded tokens to the logits runs in C, inside one OpenMP parallel region on
+one thread or ``torch.get_num_threads()``, whichever :class:`ThreadChooser`
+measures faster on this machine now: each product's output rows are split
+between the threads, attention is split by (row, head), and the few elementwise
+parts run on one thread between barriers (8 per layer).
+
+Arithmetic (the same as ``engine.FastLlama``'s torch path, up to summation order):
+fp32 residual stream, RMS norms, RoPE, SiLU and softmax; products on
+``cpu_gemv``'s loops (bf16 or int8 weights widened to fp32 in registers); keys
+and values stored in the cache as bf16 (round to nearest even, as ``.to(bf16)``),
+queries kept in fp32 (the torch path rounds them to bf16 for SDPA).
+
+Built like ``cpu_gemv`` (the same ``build``; its loops are prepended to the
+source), with ``-fopenmp``; the OpenMP runtime is the one torch already loaded
+(``libgomp.so.1``), so there is one thread pool. Where it cannot be built the
+engine keeps its torch path and :func:`unavailable_reason` says why.
+
+Contract: ``Decoder(engine).step(x, positions, cache, start)`` with ``x`` the fp32
+embeddings ``[B, hidden]`` (B <= ``engine.SMALL_M``; overwritten), the cache's
+column ``start`` free; returns fp32 logits ``[B, vocab]``. The caller does the
+cache bookkeeping (``valid``, ``positions``, ``length``) exactly as for the
+torch path.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import subprocess
+import time
+
+import torch
+
+from reflectnb.backends import cpu_gemv
+
+DECODE_SOURCE = r"""
+#include <math.h>
+#include <omp.h>
+
+/* Per-layer pointer slots (an int64 table [layers, N_SLOTS] built in Python). */
+enum { W_QKV, S_QKV, B_QKV, W_O, S_O, W_GU, S_GU, W_DOWN, S_DOWN, LN1, LN2, N_SLOTS };
+/* Sizes: an int64 array in this order. */
+enum { D_LAYERS, D_HIDDEN, D_HEADS, D_KV_HEADS, D_HEAD_DIM, D_INTER, D_VOCAB, D_INT8, D_CAP, N_DIMS };
+
+static inline uint16_t to_bf16(float f) {  /* round to nearest even, NaN kept NaN (as torch) */
+    union { float f; uint32_t u; } c; c.f = f;
+    if ((c.u & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((c.u >> 16) | 0x40);
+    c.u += 0x7fffu + ((c.u >> 16) & 1u);
+    return (uint16_t)(c.u >> 16);
+}
+
+/* y[:, r] for the rows r this thread owns (static split: the same rows in every call with the same n). */
+static void product(const float *x, const void *w, const float *s, float *y, long n, long k, long m, int i8) {
+    #pragma omp for schedule(static)
+    for (long r = 0; r < n; r++) {
+        if (i8) rows_i8(x, (const int8_t *)w, y, n, k, m, r, s[r]);
+        else rows_bf16(x, (const uint16_t *)w, y, n, k, m, r, 1.0f);
+    }
+}
+
+/* x[:, r] += (a @ w.T)[:, r]; a must not alias x. */
+static void product_add(const float *a, const void *w, const float *s, float *tmp, float *x, long n, long k,
+                        long m, int i8) {
+    #pragma omp for schedule(static)
+    for (long r = 0; r < n; r++) {
+        if (i8) rows_i8(a, (const int8_t *)w, tmp, n, k, m, r, s[r]);
+        else rows_bf16(a, (const uint16_t *)w, tmp, n, k, m, r, 1.0f);
+        for (long j = 0; j < m; j++) x[j * n + r] += tmp[j * n + r];
+    }
+}
+
+static void rms_norm(const float *x, const float *weight, float *out, long m, long n, float eps) {
+    for (long j = 0; j < m; j++) {
+        const float *row = x + j * n;
+        float ss = 0.0f;
+        for (long i = 0; i < n; i++) ss += row[i] * row[i];
+        float inv = 1.0f / sqrtf(ss / (float)n + eps);
+        for (long i = 0; i < n; i++) out[j * n + i] = row[i] * inv * weight[i];
+    }
+}
+
+/* transformers' rotate_half RoPE on one head, in place. */
+static void rope(float *v, const float *cos, const float *sin, long d) {
+    long half = d / 2;
+    for (long i = 0; i < half; i++) {
+        float a = v[i], b = v[i + half];
+        v[i] = a * cos[i] - b * sin[i];
+        v[i + half] = b * cos[i + half] + a * sin[i + half];
+    }
+}
+
+static float dot_bf16(const float *q, const uint16_t *k, long d) {
+    __m512 acc = _mm512_setzero_ps();
+    for (long i = 0; i < d; i += 16) acc = _mm512_fmadd_ps(_mm512_loadu_ps(q + i), load_bf16(k + i), acc);
+    return _mm512_reduce_add_ps(acc);
+}
+
+/* One query head of one row against columns [0, end) of its key/value head. */
+static void attend(const float *q, const uint16_t *keys, const uint16_t *values, const uint8_t *valid, long end,
+                   long d, float *scores, float *out) {
+    float top = -INFINITY, scale = 1.0f / sqrtf((float)d);
+    for (long j = 0; j < end; j++) {
+        scores[j] = (valid && !valid[j]) ? -INFINITY : dot_bf16(q, keys + j * d, d) * scale;
+        if (scores[j] > top) top = scores[j];
+    }
+    float total = 0.0f;
+    for (long j = 0; j < end; j++) { scores[j] = expf(scores[j] - top); total += scores[j]; }
+    for (long i = 0; i < d; i += 16) {
+        __m512 acc = _mm512_setzero_ps();
+        for (long j = 0; j < end; j++)
+            if (scores[j] != 0.0f)
+                acc = _mm512_fmadd_ps(_mm512_set1_ps(scores[j]), load_bf16(values + j * d + i), acc);
+        _mm512_storeu_ps(out + i, _mm512_mul_ps(acc, _mm512_set1_ps(1.0f / total)));
+    }
+}
+
+/* Buffers (fp32): h [m, hidden], qkv [m, (heads + 2 kv_heads) d], att [m, heads d], tmp [m, max(hidden, 2 inter)],
+   act [m, inter], scores [threads, cap]. keys/values: bf16 [layers, m, kv_heads, cap, d]. valid: [m, cap] or NULL. */
+void decode_step(const long *dims, float eps, const int64_t *slots, const float *norm, const void *head,
+                 const float *head_scale, const float *cos, const float *sin, float *x, long m, const long *pos,
+                 uint16_t *keys, uint16_t *values, const uint8_t *valid, long start, float *h, float *qkv,
+                 float *att, float *tmp, float *act, float *scores, float *logits, int threads) {
+    const long L = dims[D_LAYERS], H = dims[D_HIDDEN], NH = dims[D_HEADS], KVH = dims[D_KV_HEADS];
+    const long D = dims[D_HEAD_DIM], I = dims[D_INTER], V = dims[D_VOCAB], CAP = dims[D_CAP];
+    const int i8 = (int)dims[D_INT8];
+    const long QKV = (NH + 2 * KVH) * D, GROUP = NH / KVH, end = start + 1;
+    #pragma omp parallel num_threads(threads)
+    {
+        float *my_scores = scores + (long)omp_get_thread_num() * CAP;
+        for (long l = 0; l < L; l++) {
+            const int64_t *p = slots + l * N_SLOTS;
+            uint16_t *lk = keys + l * m * KVH * CAP * D, *lv = values + l * m * KVH * CAP * D;
+            #pragma omp single
+            rms_norm(x, (const float *)p[LN1], h, m, H, eps);
+            product(h, (const void *)p[W_QKV], (const float *)p[S_QKV], qkv, QKV, H, m, i8);
+            #pragma omp single
+            for (long b = 0; b < m; b++) {
+                float *row = qkv + b * QKV;
+                const float *bias = (const float *)p[B_QKV];
+                if (bias) for (long i = 0; i < QKV; i++) row[i] += bias[i];
+                const float *c = cos + pos[b] * D, *s = sin + pos[b] * D;
+                for (long hh = 0; hh < NH + KVH; hh++) rope(row + hh * D, c, s, D);
+                for (long g = 0; g < KVH; g++) {
+                    long at = ((b * KVH + g) * CAP + start) * D;
+                    for (long i = 0; i < D; i++) {
+                        lk[at + i] = to_bf16(row[(NH + g) * D + i]);
+                        lv[at + i] = to_bf16(row[(NH + KVH + g) * D + i]);
+                    }
+                }
+            }
+            #pragma omp for schedule(static)
+            for (long t = 0; t < m * NH; t++) {
+                long b = t / NH, hh = t % NH, g = hh / GROUP, base = (b * KVH + g) * CAP * D;
+                attend(qkv + b * QKV + hh * D, lk + base, lv + base, valid ? valid + b * CAP : 0, end, D,
+                       my_scores, att + b * NH * D + hh * D);
+            }
+            product_add(att, (const void *)p[W_O], (const float *)p[S_O], tmp, x, H, NH * D, m, i8);
+            #pragma omp single
+            rms_norm(x, (const float *)p[LN2], h, m, H, eps);
+            #pragma omp for schedule(static)
+            for (long r = 0; r < I; r++) {  /* gate row r and up row I + r together: SiLU(gate) * up at once */
+                const void *w = (const void *)p[W_GU];
+                const float *s = (const float *)p[S_GU];
+                if (i8) {
+                    rows_i8(h, (const int8_t *)w, tmp, 2 * I, H, m, r, s[r]);
+                    rows_i8(h, (const int8_t *)w, tmp, 2 * I, H, m, I + r, s[I + r]);
+                } else {
+                    rows_bf16(h, (const uint16_t *)w, tmp, 2 * I, H, m, r, 1.0f);
+                    rows_bf16(h, (const uint16_t *)w, tmp, 2 * I, H, m, I + r, 1.0f);
+                }
+                for (long b = 0; b < m; b++) {
+                    float gate = tmp[b * 2 * I + r], up = tmp[b * 2 * I + I + r];
+                    act[b * I + r] = gate / (1.0f + expf(-gate)) * up;
+                }
+            }
+            product_add(act, (const void *)p[W_DOWN], (const float *)p[S_DOWN], tmp, x, H, I, m, i8);
+        }
+        #pragma omp single
+        rms_norm(x, norm, h, m, H, eps);
+        product(h, head, head_scale, logits, V, H, m, i8);
+    }
+}
+"""
+
+SLOTS = ("wqkv", "sqkv", "bqkv", "wo", "so", "wgu", "sgu", "wdown", "sdown", "ln1", "ln2")
+_state: dict = {}
+
+
+def library() -> ctypes.CDLL | None:
+    """The compiled decode step, built on first use; ``None`` where it cannot be (see :func:`unavailable_reason`)."""
+    if "lib" not in _state:
+        try:
+            lib = ctypes.CDLL(str(cpu_gemv.build(cpu_gemv.SOURCE + DECODE_SOURCE, "decode", ("-fopenmp",))))
+            p, n = ctypes.c_void_p, ctypes.c_long
+            lib.decode_step.argtypes = [p, ctypes.c_float, p, p, p, p, p, p, p, n, p, p, p, p, n,
+                                        p, p, p, p, p, p, p, ctypes.c_int]
+            lib.decode_step.restype = None
+            _state["lib"], _state["reason"] = lib, None
+        except (OSError, RuntimeError, subprocess.SubprocessError) as exc:
+            _state["lib"], _state["reason"] = None, str(exc)
+    return _state["lib"]
+
+
+def unavailable_reason() -> str | None:
+    """Why :func:`library` is ``None`` (``None`` when it is available)."""
+    library()
+    return _state["reason"]
+
+
+class ThreadChooser:
+    """Picks how many OpenMP threads run the C step, by timing it as it runs.
+
+    Why: on a quiet 2-core machine two threads read the weights almost twice as
+    fast as one; on a busy one a descheduled thread stalls every barrier and two
+    threads run at a third of one's speed (docs/engine.md). Neither can be
+    assumed, so the first ``probe`` steps at each count alternate, the faster
+    median wins, and the choice is probed again every ``period`` steps. The
+    logits do not depend on the count (each output row is summed by one thread,
+    in one order; tested), so switching is invisible in the output.
+    """
+
+    def __init__(self, most: int, probe: int = 4, period: int = 256):
+        self.options = [most, 1] if most > 1 else [1]
+        self.probe, self.period = probe, period
+        self._reset()
+
+    def _reset(self) -> None:
+        self.samples: dict[int, list[float]] = {t: [] for t in self.options}
+        self.choice: int | None = self.options[0] if len(self.options) == 1 else None
+        self.since = 0
+
+    def next(self) -> int:
+        """The thread count for the next step."""
+        if self.choice is None:
+            return min(self.options, key=lambda t: len(self.samples[t]))
+        self.since += 1
+        if self.since > self.period and len(self.options) > 1:
+            self._reset()
+            return self.next()
+        return self.choice
+
+    def record(self, threads: int, seconds: float) -> None:
+        """How long a step at ``threads`` took."""
+        if self.choice is not None:
+            return
+        self.samples[threads].append(seconds)
+        if all(len(v) >= self.probe for v in self.samples.values()):
+            self.choice = min(self.options, key=lambda t: sorted(self.samples[t])[len(self.samples[t]) // 2])
+
+
+def _ptr(t: torch.Tensor | None) -> int:
+    return 0 if t is None else t.data_ptr()
+
+
+class Decoder:
+    """The C decode step bound to one ``FastLlama``'s weights (bf16 or int8 on ``cpu_gemv``'s loops)."""
+
+    def __init__(self, engine, lib: ctypes.CDLL):
+        self.lib, self.engine = lib, engine
+        int8 = engine.dtype == torch.int8
+        first = engine.layers[0]
+        self.hidden = engine.embed.shape[1]
+        self.inter = first.wdown.dense.shape[1] if first.wdown.dense is not None else first.wdown.q.shape[1]
+        self.vocab = engine.head.out_features
+        self.qkv = (engine.n_heads + 2 * engine.kv_heads) * engine.head_dim
+        rows = [[_ptr(w) for w in self._slots(layer, int8)] for layer in engine.layers]
+        self.slots = torch.tensor(rows, dtype=torch.int64)
+        self.int8 = int8
+        self.norm = engine.norm.contiguous()
+        self._keep = (engine.layers, engine.head)  # the pointers above stay valid while these live
+        self._buffers: dict = {}
+        self._choosers: dict[tuple[int, int], ThreadChooser] = {}  # per (batch, most threads)
+        self.fixed_threads: int | None = None  # set to skip the measuring (tests, benchmarks)
+
+    @staticmethod
+    def _slots(layer, int8: bool) -> list:
+        def w(weight):
+            return weight.q if int8 else weight.dense
+
+        def s(weight):
+            return weight.scale if int8 else None
+
+        bias = layer.bqkv.contiguous() if layer.bqkv is not None else None
+        layer.bqkv = bias
+        return [w(layer.wqkv), s(layer.wqkv), bias, w(layer.wo), s(layer.wo), w(layer.wgu), s(layer.wgu),
+                w(layer.wdown), s(layer.wdown), layer.ln1, layer.ln2]
+
+    def _scratch(self, m: int, cap: int, threads: int) -> dict:
+        key = (m, cap, threads)
+        if key not in self._buffers:
+            e = self.engine
+            self._buffers = {key: {
+                "h": torch.empty(m, self.hidden), "qkv": torch.empty(m, self.qkv),
+                "att": torch.empty(m, e.n_heads * e.head_dim), "tmp": torch.empty(m, max(self.hidden, 2 * self.inter)),
+                "act": torch.empty(m, self.inter), "scores": torch.empty(threads, cap)}}
+        return self._buffers[key]
+
+    def step(self, x: torch.Tensor, positions: torch.Tensor, cache, start: int) -> torch.Tensor:
+        """Logits ``[B, vocab]`` after feeding embeddings ``x[B, hidden]`` at column ``start``; see the contract."""
+        e = self.engine
+        m, cap = x.shape[0], cache.capacity
+        most = max(1, torch.get_num_threads())
+        chooser = self._choosers.setdefault((m, most), ThreadChooser(most))
+        threads = self.fixed_threads or chooser.next()
+        buf = self._scratch(m, cap, most)
+        dims = torch.tensor([len(e.layers), self.hidden, e.n_heads, e.kv_heads, e.head_dim, self.inter, self.vocab,
+                             int(self.int8), cap], dtype=torch.int64)
+        positions = positions.to(torch.int64).contiguous()
+        valid = None if cache.all_valid else cache.valid  # bool is one byte, 0 or 1: read as uint8
+        logits = torch.empty(m, self.vocab)
+        head = e.head
+        began = time.perf_counter()
+        self.lib.decode_step(
+            dims.data_ptr(), e.eps, self.slots.data_ptr(), self.norm.data_ptr(),
+            _ptr(head.q if self.int8 else head.dense), _ptr(head.scale if self.int8 else None),
+            e.cos.data_ptr(), e.sin.data_ptr(), x.data_ptr(), m, positions.data_ptr(),
+            cache.k.data_ptr(), cache.v.data_ptr(), _ptr(valid), start,
+            buf["h"].data_ptr(), buf["qkv"].data_ptr(), buf["att"].data_ptr(), buf["tmp"].data_ptr(),
+            buf["act"].data_ptr(), buf["scores"].data_ptr(), logits.data_ptr(), threads)
+        if not self.fixed_threads:
+            chooser.record(threads, time.perf_counter() - began)
+        return logits
+
+    def threads(self, batch: int = 1) -> int | None:
+        """The thread count chosen for ``batch`` rows so far (``None`` while still probing)."""
+        chooser = self._choosers.get((batch, max(1, torch.get_num_threads())))
+        return chooser.choice if chooser is not None else None
+
+
+def decoder(engine) -> Decoder | None:
+    """A :class:`Decoder` for ``engine`` where the C step applies (bf16 / int8 on the loops, head_dim % 16 == 0)."""
+    if engine.kernels is None or engine.dtype not in (torch.bfloat16, torch.int8) or engine.head_dim % 16:
+        return None
+    if engine.cache_dtype != torch.bfloat16:
+        return None
+    lib = library()
+    return Decoder(engine, lib) if lib is not None else None
