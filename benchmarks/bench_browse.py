@@ -18,14 +18,16 @@ Writes ``benchmarks/results/browse.json``.
 
 from __future__ import annotations
 
-import argparse
 import datetime as dt
 import statistics
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import duckdb
+from browser_setup import arguments, print_figures
 from report import Goal, write_result
 
 from reflectnb.store import open_store
@@ -49,6 +51,15 @@ def make_store(path: Path, runs: int) -> None:
     con.close()
 
 
+@contextmanager
+def synthetic_store(runs: int) -> Iterator[Path]:
+    """A temporary trace file holding ``runs`` runs of :func:`make_store`; removed afterwards."""
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "traces.duckdb"
+        make_store(path, runs)
+        yield path
+
+
 def median_seconds(action, repeats: int) -> float:
     times = []
     for _ in range(repeats):
@@ -65,13 +76,8 @@ def request(browser: RunBrowser, query: dict) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=100_000)
-    parser.add_argument("--repeats", type=int, default=7)
-    args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as folder:
-        path = Path(folder) / "traces.duckdb"
-        make_store(path, args.runs)
+    args = arguments(__doc__, repeats=7, runs=100_000)
+    with synthetic_store(args.runs) as path:
         browser = RunBrowser(path)
         assert browser.first_page["total"] == args.runs
         report = {"runs": args.runs, "repeats": args.repeats, "file_mb": path.stat().st_size / 1e6,
@@ -81,8 +87,7 @@ def main() -> None:
                   "filter_s": median_seconds(lambda: request(browser, {"kind": "reflect", "status": "completed",
                                                                        "search": "task number 42"}), args.repeats),
                   "tag_filter_s": median_seconds(lambda: request(browser, {"tag": "keep"}), args.repeats)}
-    for key, value in report.items():
-        print(f"{key}: {value:.4g}" if isinstance(value, float) else f"{key}: {value}")
+    print_figures(report)
     write_result("browse", report, [
         Goal(f"browser first render, {args.runs:,} runs (kernel side)", report["first_render_s"], "<", 1.0, " s"),
         Goal(f"browser filter round-trip, {args.runs:,} runs (kernel side)", report["filter_s"], "<", 0.2, " s"),

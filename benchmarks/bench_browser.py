@@ -19,21 +19,16 @@ Medians of ``--repeats`` runs, in one session; JSON to ``benchmarks/results/brow
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import statistics
-import sys
-import tempfile
 import time
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-RESULTS = HERE / "results" / "browser.json"
-sys.path.insert(0, str(HERE.parent / "tests" / "browser"))
+from browser_setup import arguments, lab_page
+from drive import cell_node, open_notebook, run_cell, start_cell, text_of, wait_cell  # on sys.path: browser_setup
 
-from drive import cell_node, open_notebook, run_cell, start_cell, text_of, wait_cell  # noqa: E402
-from lab_server import start_lab, stop_lab  # noqa: E402
+RESULTS = Path(__file__).resolve().parent / "results" / "browser.json"
 
 QUESTION = "Explain in two sentences why the sky is blue."
 CELLS = [
@@ -60,44 +55,29 @@ WATCH_FIRST_TOKEN = """() => {
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=3)
-    args = parser.parse_args()
-    from playwright.sync_api import sync_playwright
-
-    with tempfile.TemporaryDirectory() as tmp:
-        (Path(tmp) / "root").mkdir()
-        lab = start_lab(Path(tmp) / "root", Path(tmp) / "home")
-        try:
-            with sync_playwright() as pw:
-                browser = pw.chromium.launch(executable_path=os.environ.get("REFLECTNB_CHROMIUM", "/usr/bin/chromium"),
-                                             args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"])
-                page = browser.new_page(viewport={"width": 1400, "height": 1000})
-                page.console_errors = []
-                open_notebook(page, lab, lab.notebook("bench.ipynb", CELLS))
-                run_cell(page, 0)
-                kernel, browser_first, tree_first, tree_wall = [], [], [], []
-                for _ in range(args.repeats):
-                    out = text_of(run_cell(page, 1))
-                    kernel.append(float(out.split("FIRST")[1].split()[0]))
-                    page.evaluate(WATCH_FIRST_TOKEN)
-                    start_cell(page, 2)
-                    page.wait_for_function("() => window.__first !== null", timeout=120_000, polling="raf")
-                    browser_first.append((page.evaluate("() => window.__first - window.__t0")) / 1000)
-                    wait_cell(page)
-                run_cell(page, 3)
-                for _ in range(args.repeats):
-                    started = time.perf_counter()
-                    start_cell(page, 4)
-                    wait_cell(page)
-                    root = cell_node(page, 4).locator(".rnb-tree")
-                    page.wait_for_function("(el) => el.dataset.state === 'ready' && el.dataset.firstRenderMs",
-                                           arg=root.element_handle(), timeout=60_000, polling="raf")
-                    tree_wall.append(time.perf_counter() - started)
-                    tree_first.append(float(root.get_attribute("data-first-render-ms")))
-                browser.close()
-        finally:
-            stop_lab(lab)
+    args = arguments(__doc__, repeats=3)
+    with lab_page() as (lab, page):
+        open_notebook(page, lab, lab.notebook("bench.ipynb", CELLS))
+        run_cell(page, 0)
+        kernel, browser_first, tree_first, tree_wall = [], [], [], []
+        for _ in range(args.repeats):
+            out = text_of(run_cell(page, 1))
+            kernel.append(float(out.split("FIRST")[1].split()[0]))
+            page.evaluate(WATCH_FIRST_TOKEN)
+            start_cell(page, 2)
+            page.wait_for_function("() => window.__first !== null", timeout=120_000, polling="raf")
+            browser_first.append((page.evaluate("() => window.__first - window.__t0")) / 1000)
+            wait_cell(page)
+        run_cell(page, 3)
+        for _ in range(args.repeats):
+            started = time.perf_counter()
+            start_cell(page, 4)
+            wait_cell(page)
+            root = cell_node(page, 4).locator(".rnb-tree")
+            page.wait_for_function("(el) => el.dataset.state === 'ready' && el.dataset.firstRenderMs",
+                                   arg=root.element_handle(), timeout=60_000, polling="raf")
+            tree_wall.append(time.perf_counter() - started)
+            tree_first.append(float(root.get_attribute("data-first-render-ms")))
     med = statistics.median
     report = {
         "first_token": {"kernel_plain_generate_s": med(kernel), "browser_reflect_cell_s": med(browser_first),

@@ -22,22 +22,14 @@ Writes ``benchmarks/results/browser_runs.json``.
 
 from __future__ import annotations
 
-import argparse
-import os
 import statistics
-import sys
-import tempfile
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent / "tests" / "browser"))
+from bench_browse import synthetic_store
+from browser_setup import arguments, lab_page, print_figures
+from drive import cell_node, errors, open_notebook, run_cell, start_cell, wait_cell  # on sys.path: browser_setup
+from report import Goal, write_result
 
-from bench_browse import make_store  # noqa: E402
-from drive import cell_node, errors, open_notebook, run_cell, start_cell, wait_cell  # noqa: E402
-from lab_server import start_lab, stop_lab  # noqa: E402
-from report import Goal, write_result  # noqa: E402
-
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 KINDS = ["reflect", "debate", "tree", ""]
 
 FIRST_DRAWN = """([cell, t0, rows]) => {
@@ -90,28 +82,16 @@ def search_trips(page, root, repeats: int) -> list[list[float]]:
 
 
 def measure(path: Path, runs: int, repeats: int) -> dict:
-    from playwright.sync_api import sync_playwright
-
-    with tempfile.TemporaryDirectory() as tmp:
-        (Path(tmp) / "root").mkdir()
-        lab = start_lab(Path(tmp) / "root", Path(tmp) / "home")
-        try:
-            with sync_playwright() as pw:
-                browser = pw.chromium.launch(executable_path=os.environ.get("REFLECTNB_CHROMIUM", "/usr/bin/chromium"),
-                                             args=ARGS)
-                page = browser.new_page(viewport={"width": 1400, "height": 1000})
-                open_notebook(page, lab, lab.notebook("bench_runs.ipynb", ["import reflectnb",
-                                                                           f"reflectnb.browse({str(path)!r})"]))
-                assert errors(run_cell(page, 0)) == []
-                run_cell(page, 1)  # warm: the widget manager loads the bundle once
-                wall, front = first_render(page, repeats)
-                root = cell_node(page, 1).locator(".rnb-browser").element_handle()
-                assert root.get_attribute("data-total") == str(runs)
-                kinds = filter_trips(page, root, repeats)
-                search = search_trips(page, root, repeats)
-                browser.close()
-        finally:
-            stop_lab(lab)
+    with lab_page() as (lab, page):
+        open_notebook(page, lab, lab.notebook("bench_runs.ipynb", ["import reflectnb",
+                                                                   f"reflectnb.browse({str(path)!r})"]))
+        assert errors(run_cell(page, 0)) == []
+        run_cell(page, 1)  # warm: the widget manager loads the bundle once
+        wall, front = first_render(page, repeats)
+        root = cell_node(page, 1).locator(".rnb-browser").element_handle()
+        assert root.get_attribute("data-total") == str(runs)
+        kinds = filter_trips(page, root, repeats)
+        search = search_trips(page, root, repeats)
     med = statistics.median
     return {"runs": runs, "repeats": repeats,
             "first_render_s": med(wall) / 1000, "front_end_render_ms": med(front),
@@ -122,17 +102,10 @@ def measure(path: Path, runs: int, repeats: int) -> dict:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=100_000)
-    parser.add_argument("--repeats", type=int, default=5)
-    args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as folder:
-        path = Path(folder) / "traces.duckdb"
-        make_store(path, args.runs)
+    args = arguments(__doc__, repeats=5, runs=100_000)
+    with synthetic_store(args.runs) as path:
         report = measure(path, args.runs, args.repeats)
-    for key, value in report.items():
-        if key != "raw_ms":
-            print(f"{key}: {value:.4g}" if isinstance(value, float) else f"{key}: {value}")
+    print_figures(report)
     write_result("browser_runs", report, [
         Goal(f"browser first render in Chromium, {args.runs:,} runs (cell start → rows drawn)",
              report["first_render_s"], "<", 1.0, " s"),

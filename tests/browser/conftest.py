@@ -37,11 +37,12 @@ def _interrupt(signum, frame):
     raise KeyboardInterrupt(f"signal {signum}")  # pytest then still tears the session fixtures down
 
 
-@pytest.fixture(scope="session")
-def lab(tmp_path_factory):
+def _server(tmp_path_factory, prefix: str, log: str, app: str = "jupyterlab"):
+    """Start a server (``app="notebook"``: Notebook 7), yield it, stop it and keep its log as ``artifacts/<log>``."""
     previous = signal.signal(signal.SIGTERM, _interrupt)
     try:
-        server = start_lab(tmp_path_factory.mktemp("lab-root"), tmp_path_factory.mktemp("lab-home"))
+        server = start_lab(tmp_path_factory.mktemp(f"{prefix}-root"), tmp_path_factory.mktemp(f"{prefix}-home"),
+                           app=app)
         try:
             yield server
         finally:
@@ -49,9 +50,37 @@ def lab(tmp_path_factory):
                 stop_lab(server)
             finally:
                 ARTIFACTS.mkdir(exist_ok=True)
-                shutil.copy(server.log_path, ARTIFACTS / "lab.log")
+                shutil.copy(server.log_path, ARTIFACTS / log)
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+def _page(browser, server, request):
+    """A Chromium page that records console errors and failed requests in ``page.console_errors``.
+
+    After the test: a screenshot into ``artifacts/<test>.png``, then the server's kernels are shut down.
+    """
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = context.new_page()
+    page.console_errors = []  # type: ignore[attr-defined]
+    page.on("console", lambda m: m.type == "error" and page.console_errors.append(m.text))  # type: ignore[attr-defined]
+    page.on("requestfailed", lambda r: page.console_errors.append(f"request failed: {r.url}"))  # type: ignore[attr-defined]
+    page.on("dialog", lambda d: d.dismiss())
+    yield page
+    ARTIFACTS.mkdir(exist_ok=True)
+    try:
+        page.screenshot(path=str(ARTIFACTS / f"{request.node.name}.png"), full_page=True)
+    finally:
+        context.close()
+        try:
+            server.shutdown_kernels()
+        except OSError as exc:  # the server itself died: the test has failed already, say why once
+            warnings.warn(f"could not shut the test's kernels down: {exc}", stacklevel=1)
+
+
+@pytest.fixture(scope="session")
+def lab(tmp_path_factory):
+    yield from _server(tmp_path_factory, "lab", "lab.log")
 
 
 @pytest.fixture(scope="session")
@@ -69,58 +98,16 @@ def browser():
 
 @pytest.fixture
 def page(browser, lab, request):
-    context = browser.new_context(viewport={"width": 1400, "height": 1000})
-    page = context.new_page()
-    page.console_errors = []  # type: ignore[attr-defined]
-    page.on("console", lambda m: m.type == "error" and page.console_errors.append(m.text))  # type: ignore[attr-defined]
-    page.on("requestfailed", lambda r: page.console_errors.append(f"request failed: {r.url}"))  # type: ignore[attr-defined]
-    page.on("dialog", lambda d: d.dismiss())
-    yield page
-    ARTIFACTS.mkdir(exist_ok=True)
-    try:
-        page.screenshot(path=str(ARTIFACTS / f"{request.node.name}.png"), full_page=True)
-    finally:
-        context.close()
-        try:
-            lab.shutdown_kernels()
-        except OSError as exc:  # the server itself died: the test has failed already, say why once
-            warnings.warn(f"could not shut the test's kernels down: {exc}", stacklevel=1)
+    yield from _page(browser, lab, request)
 
 
 @pytest.fixture(scope="session")
 def notebook7(tmp_path_factory):
     """A Jupyter Notebook 7 server (``python -m notebook``), set up as the ``lab`` fixture's JupyterLab is."""
-    previous = signal.signal(signal.SIGTERM, _interrupt)
-    try:
-        server = start_lab(tmp_path_factory.mktemp("nb7-root"), tmp_path_factory.mktemp("nb7-home"), app="notebook")
-        try:
-            yield server
-        finally:
-            try:
-                stop_lab(server)
-            finally:
-                ARTIFACTS.mkdir(exist_ok=True)
-                shutil.copy(server.log_path, ARTIFACTS / "notebook7.log")
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+    yield from _server(tmp_path_factory, "nb7", "notebook7.log", app="notebook")
 
 
 @pytest.fixture
 def nb7_page(browser, notebook7, request):
-    """A Chromium page for the Notebook 7 server: the ``page`` fixture's console log, screenshot and kernel shutdown."""
-    context = browser.new_context(viewport={"width": 1400, "height": 1000})
-    page = context.new_page()
-    page.console_errors = []  # type: ignore[attr-defined]
-    page.on("console", lambda m: m.type == "error" and page.console_errors.append(m.text))  # type: ignore[attr-defined]
-    page.on("requestfailed", lambda r: page.console_errors.append(f"request failed: {r.url}"))  # type: ignore[attr-defined]
-    page.on("dialog", lambda d: d.dismiss())
-    yield page
-    ARTIFACTS.mkdir(exist_ok=True)
-    try:
-        page.screenshot(path=str(ARTIFACTS / f"{request.node.name}.png"), full_page=True)
-    finally:
-        context.close()
-        try:
-            notebook7.shutdown_kernels()
-        except OSError as exc:
-            warnings.warn(f"could not shut the test's kernels down: {exc}", stacklevel=1)
+    """A Chromium page for the Notebook 7 server, as the ``page`` fixture's for JupyterLab."""
+    yield from _page(browser, notebook7, request)

@@ -6,17 +6,30 @@ Shift+Enter does); outputs are read from the notebook model as nbformat JSON.
 
 from __future__ import annotations
 
+import time
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from lab_server import Lab
+
 # -- driving notebooks ------------------------------------------------------------------------------------
 
-def open_notebook(page, lab: "Lab", name: str, timeout: float = 120_000) -> None:
-    """Open a notebook in JupyterLab and wait until its kernel is idle."""
-    page.goto(f"{lab.url}/lab/tree/{name}?token={lab.token}&reset")
-    page.wait_for_function("() => window.jupyterapp && window.jupyterapp.shell.currentWidget"
-                           " && window.jupyterapp.shell.currentWidget.sessionContext"
-                           " && window.jupyterapp.shell.currentWidget.sessionContext.session"
-                           " && window.jupyterapp.shell.currentWidget.sessionContext.session.kernel"
-                           " && window.jupyterapp.shell.currentWidget.sessionContext.session.kernel.status === 'idle'",
-                           timeout=timeout)
+KERNEL_IDLE = ("() => window.jupyterapp && window.jupyterapp.shell.currentWidget"
+               " && window.jupyterapp.shell.currentWidget.sessionContext"
+               " && window.jupyterapp.shell.currentWidget.sessionContext.session"
+               " && window.jupyterapp.shell.currentWidget.sessionContext.session.kernel"
+               " && window.jupyterapp.shell.currentWidget.sessionContext.session.kernel.status === 'idle'")
+
+
+def open_notebook(page, lab: Lab, name: str, timeout: float = 120_000, path: str = "lab/tree") -> None:
+    """Open a notebook and wait until its kernel is idle.
+
+    ``path`` is where the front-end serves documents: JupyterLab's ``lab/tree`` (opened with ``&reset``,
+    so a workspace an earlier test left does not reopen its documents) or Notebook 7's ``notebooks``.
+    """
+    reset = "&reset" if path == "lab/tree" else ""
+    page.goto(f"{lab.url}/{path}/{name}?token={lab.token}{reset}")
+    page.wait_for_function(KERNEL_IDLE, timeout=timeout)
 
 
 def cell_count(page) -> int:
@@ -61,6 +74,28 @@ def run_cell(page, index: int, timeout: float = 300_000) -> list[dict]:
 def outputs(page, index: int) -> list[dict]:
     return page.evaluate("""(i) => { const cell = window.jupyterapp.shell.currentWidget.content.widgets[i];
         return cell.model.outputs ? cell.model.outputs.toJSON() : []; }""", index)  # markdown cells have none
+
+
+def streamed_text(page, index: int) -> str:
+    """The text cell ``index``'s live view is streaming now ("" when it streams nothing)."""
+    box = cell_node(page, index).locator(".rnb-live .rnb-streaming")
+    return box.inner_text() if box.count() else ""
+
+
+def watch_streaming(page, index: int, lengths: int = 3, timeout: float = 240) -> list[int]:
+    """Poll the started cell ``index``'s streamed text; the lengths it grew through, in the order seen.
+
+    Stops once ``lengths`` different ones are seen, the cell has finished (``start_cell``'s flag) or
+    ``timeout`` seconds have passed; the caller asserts on what was seen.
+    """
+    seen: list[int] = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and len(seen) < lengths and not page.evaluate("() => window.__rnbDone"):
+        length = len(streamed_text(page, index))
+        if length and (not seen or length > seen[-1]):
+            seen.append(length)
+        time.sleep(0.05)
+    return seen
 
 
 def cell_node(page, index: int):

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import re
 import sys
-import time
 
 import pytest
-from drive import cell_node, errors, open_notebook, outputs, run_cell, start_cell, text_of, wait_cell
+from drive import (cell_node, errors, open_notebook, outputs, run_cell, start_cell, streamed_text, text_of, wait_cell,
+                   watch_streaming)
 
 pytestmark = pytest.mark.browser
 
@@ -47,11 +47,6 @@ def test_a_broken_bundle_shows_the_widget_error_instead_of_the_view(page, lab):
     assert "42" in text_of(run_cell(page, 2))
 
 
-def streamed_text(page, index: int) -> str:
-    box = cell_node(page, index).locator(".rnb-live .rnb-streaming")
-    return box.inner_text() if box.count() else ""
-
-
 def test_tokens_stream_into_the_view_while_the_embedded_model_generates(page, lab):
     name = lab.notebook("stream.ipynb", [
         "%load_ext reflectnb",
@@ -59,13 +54,7 @@ def test_tokens_stream_into_the_view_while_the_embedded_model_generates(page, la
     open_notebook(page, lab, name)
     assert errors(run_cell(page, 0)) == []
     start_cell(page, 1)
-    seen: list[int] = []
-    deadline = time.monotonic() + 240
-    while time.monotonic() < deadline and len(set(seen)) < 3:
-        text = streamed_text(page, 1)
-        if text and (not seen or len(text) > seen[-1]):
-            seen.append(len(text))
-        time.sleep(0.05)
+    seen = watch_streaming(page, 1)
     wait_cell(page)
     assert len(set(seen)) >= 3 and seen == sorted(seen), f"streamed lengths seen: {seen}"
     view = cell_node(page, 1).locator(".rnb-live")

@@ -9,18 +9,12 @@ Cells run through its command registry (``--JupyterNotebookApp.expose_app_in_bro
 from __future__ import annotations
 
 import re
-import time
 
 import pytest
-from drive import cell_node, errors, outputs, run_cell, start_cell, text_of, wait_cell
+from drive import cell_node, errors, open_notebook, outputs, run_cell, start_cell, text_of, wait_cell, watch_streaming
 
 pytestmark = pytest.mark.browser
 
-KERNEL_IDLE = ("() => window.jupyterapp && window.jupyterapp.shell.currentWidget"
-               " && window.jupyterapp.shell.currentWidget.sessionContext"
-               " && window.jupyterapp.shell.currentWidget.sessionContext.session"
-               " && window.jupyterapp.shell.currentWidget.sessionContext.session.kernel"
-               " && window.jupyterapp.shell.currentWidget.sessionContext.session.kernel.status === 'idle'")
 TREE = """from reflectnb.strategies.tree import TreeResult
 from reflectnb.widgets import TreeView
 rows = [{'node_id': i, 'parent': None if i == 0 else (i - 1) // 3, 'depth': 0, 'text': f'step {i}',
@@ -28,17 +22,11 @@ rows = [{'node_id': i, 'parent': None if i == 0 else (i - 1) // 3, 'depth': 0, '
 TreeView.from_result(TreeResult.rebuild_from_rows(rows, method='synthetic'))"""
 
 
-def open_in_notebook7(page, server, name: str, timeout: float = 120_000) -> None:
+def open_in_notebook7(page, server, name: str) -> None:
     """Open a notebook in Notebook 7's single-document interface (``/notebooks/…``); wait for an idle kernel."""
-    page.goto(f"{server.url}/notebooks/{name}?token={server.token}")
-    page.wait_for_function(KERNEL_IDLE, timeout=timeout)
+    open_notebook(page, server, name, path="notebooks")
     app = page.evaluate("() => [window.jupyterapp.name, window.jupyterapp.version]")
     assert app[0] == "Jupyter Notebook" and app[1].startswith("7."), f"not Notebook 7's interface: {app}"
-
-
-def streamed_length(page, index: int) -> int:
-    box = cell_node(page, index).locator(".rnb-live .rnb-streaming")
-    return len(box.inner_text()) if box.count() else 0
 
 
 @pytest.mark.model
@@ -52,13 +40,7 @@ def test_in_notebook_7_the_live_view_streams_and_its_stop_button_stores_the_run_
     open_in_notebook7(page, notebook7, name)
     assert errors(run_cell(page, 0)) == []
     start_cell(page, 1)
-    seen: list[int] = []
-    deadline = time.monotonic() + 240
-    while time.monotonic() < deadline and len(set(seen)) < 3 and not page.evaluate("() => window.__rnbDone"):
-        length = streamed_length(page, 1)
-        if length and (not seen or length > seen[-1]):
-            seen.append(length)
-        time.sleep(0.05)
+    seen = watch_streaming(page, 1)
     assert errors(outputs(page, 1)) == []
     assert len(set(seen)) >= 3 and seen == sorted(seen), f"streamed lengths seen: {seen}"
     cell_node(page, 1).locator(".rnb-stop").click()
