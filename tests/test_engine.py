@@ -113,15 +113,29 @@ def test_sampling_with_a_seed_repeats_and_stop_strings_cut_the_text(smol_backend
     assert (cut.text, cut.finish_reason) == (full[: full.index(stop)], "stop")
 
 
-def test_ctrl_c_from_on_token_keeps_the_partial_output(smol_backend):
+def test_ctrl_c_from_on_token_keeps_the_partial_output_and_torch_threads(smol_backend):
     def stop_after_three(event):
         if event.position == 2:
             raise KeyboardInterrupt
 
+    threads = torch.get_num_threads()
     with pytest.raises(GenerationInterrupted) as err:
         smol_backend.generate([QUESTION], P16, on_token=stop_after_three)
     partial = err.value.partial[0]
     assert (partial.completion_tokens, partial.finish_reason) == (3, "interrupted")
+    assert torch.get_num_threads() == threads  # the decode loop's one-thread section is undone
+
+
+def test_between_decode_steps_torch_runs_on_one_thread_and_the_count_comes_back(smol_backend):
+    seen = []
+
+    def spy(input_ids, scores):
+        seen.append(torch.get_num_threads())
+        return scores
+
+    threads = torch.get_num_threads()
+    smol_backend.generate_one(OTHER, P16.with_(max_new_tokens=3, logits_processors=(spy,)))
+    assert seen == [1, 1, 1] and torch.get_num_threads() == threads
 
 
 @pytest.mark.parametrize("engine", ["fast", "transformers"])

@@ -22,7 +22,7 @@ source), with ``-fopenmp``; the OpenMP runtime is the one torch already loaded
 (``libgomp.so.1``), so there is one thread pool. Where it cannot be built the
 engine keeps its torch path and :func:`unavailable_reason` says why.
 
-Contract: ``Decoder(engine).step(x, positions, cache, start)`` with ``x`` the fp32
+Contract: ``Decoder(engine).step(x, positions, cache, start, most)`` with ``x`` the fp32
 embeddings ``[B, hidden]`` (B <= ``engine.SMALL_M``; overwritten), the cache's
 column ``start`` free; returns fp32 logits ``[B, vocab]``. The caller does the
 cache bookkeeping (``valid``, ``positions``, ``length``) exactly as for the
@@ -301,12 +301,17 @@ class Decoder:
                 "act": torch.empty(m, self.inter), "scores": torch.empty(threads, cap)}}
         return self._buffers[key]
 
-    def step(self, x: torch.Tensor, positions: torch.Tensor, cache, start: int) -> torch.Tensor:
-        """Logits ``[B, vocab]`` after feeding embeddings ``x[B, hidden]`` at column ``start``; see the contract."""
+    def step(self, x: torch.Tensor, positions: torch.Tensor, cache, start: int,
+             most: int | None = None) -> torch.Tensor:
+        """Logits ``[B, vocab]`` after feeding embeddings ``x[B, hidden]`` at column ``start``; see the contract.
+
+        ``most``: the most threads to use (default ``torch.get_num_threads()``).
+        """
         e = self.engine
         m, cap = x.shape[0], cache.capacity
-        most = max(1, torch.get_num_threads())
-        chooser = self._choosers.setdefault((m, most), ThreadChooser(most))
+        most = max(1, most or torch.get_num_threads())
+        chooser = self._choosers.pop((m, most), None) or ThreadChooser(most)
+        self._choosers[(m, most)] = chooser  # the last one used comes last (``preferred``)
         threads = self.fixed_threads or chooser.next()
         buf = self._scratch(m, cap, most)
         dims = torch.tensor([len(e.layers), self.hidden, e.n_heads, e.kv_heads, e.head_dim, self.inter, self.vocab,
@@ -326,6 +331,13 @@ class Decoder:
         if not self.fixed_threads:
             chooser.record(threads, time.perf_counter() - began)
         return logits
+
+    def preferred(self, most: int) -> int:
+        """The thread count last measured best with ``most`` allowed (``most`` until something is measured)."""
+        for (_, allowed), chooser in reversed(self._choosers.items()):
+            if allowed == most and chooser.choice is not None:
+                return chooser.choice
+        return most
 
     def threads(self, batch: int = 1) -> int | None:
         """The thread count chosen for ``batch`` rows so far (``None`` while still probing)."""

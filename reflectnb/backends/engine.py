@@ -218,8 +218,11 @@ class FastLlama:
         return self._forward(cache, ids, positions, attn, start)
 
     @torch.inference_mode()
-    def step(self, cache: KVCache, tokens: torch.Tensor) -> torch.Tensor:
-        """Feed one token per row (``tokens[B]``); logits ``[B, vocab]``."""
+    def step(self, cache: KVCache, tokens: torch.Tensor, threads: int | None = None) -> torch.Tensor:
+        """Feed one token per row (``tokens[B]``); logits ``[B, vocab]``.
+
+        ``threads``: the most threads the C step may use (default: torch's count now).
+        """
         start = cache.length
         self._check_room(cache, 1)
         cache.valid[:, start] = True
@@ -228,7 +231,7 @@ class FastLlama:
         for row, new in zip(cache.ids, tokens.tolist()):
             row.append(new)
         if self.decoder is not None and tokens.shape[0] <= SMALL_M:
-            logits = self.decoder.step(self.embed[tokens], positions[:, 0], cache, start)
+            logits = self.decoder.step(self.embed[tokens], positions[:, 0], cache, start, threads)
             cache.length = start + 1
             return logits
         attn = cache.valid[:, None, None, :start + 1]

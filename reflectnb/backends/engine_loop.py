@@ -21,6 +21,7 @@ Non-goals: beams, hidden-state edits, speculative decoding.
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
@@ -85,9 +86,17 @@ class FastGenerator:
         b, t = input_ids.shape
         buffer = torch.full((b, t + max_new_tokens), self.pad_id, dtype=torch.long)
         buffer[:, :t] = input_ids
-        cache, logits = self._prefill(input_ids, attention_mask, max_new_tokens)
+        threads = torch.get_num_threads()
+        decoder = self.engine.decoder
+        with torch_threads(decoder.preferred(threads) if decoder is not None else threads):
+            cache, logits = self._prefill(input_ids, attention_mask, max_new_tokens)
         put(input_ids)
-        unfinished = torch.ones(b, dtype=torch.bool)
+        with torch_threads(1):
+            self._decode(buffer, t, cache, logits, max_new_tokens, processors, sample_warpers, put, stopped, threads)
+
+    def _decode(self, buffer, t, cache, logits, max_new_tokens, processors, sample_warpers, put, stopped,
+                threads: int) -> None:
+        unfinished = torch.ones(buffer.shape[0], dtype=torch.bool)
         for i in range(max_new_tokens):
             ids = buffer[:, : t + i]
             scores = logits
@@ -103,7 +112,7 @@ class FastGenerator:
                     unfinished[row] = False
             if not bool(unfinished.any()) or i + 1 == max_new_tokens:
                 break
-            logits = self.engine.step(cache, token)
+            logits = self.engine.step(cache, token, threads=threads)
 
     @staticmethod
     def _choose(ids, scores, sample_warpers) -> torch.Tensor:
@@ -158,6 +167,28 @@ class FastGenerator:
     def forget(self) -> None:
         """Drop the kept cache (the next call recomputes its whole prompt)."""
         self._cache = None
+
+
+@contextmanager
+def torch_threads(n: int):
+    """Run torch's ops on ``n`` threads inside the block (restored after, also on Ctrl-C).
+
+    Why: between decode steps torch only touches ``[batch, vocab]`` tensors (the
+    processors, the token capture's log-softmax and entropy, sampling), ~0.3 ms
+    a step on one thread; with two threads on a busy machine each op waits on a
+    descheduled peer (24 ms a step here, docs/engine.md). So the steps run with
+    ``n = 1`` and get the thread count from before (``threads=``) for the C step;
+    prefill takes what the C step last measured best (``Decoder.preferred``).
+    """
+    before = torch.get_num_threads()
+    if before == n:
+        yield
+        return
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def _common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
