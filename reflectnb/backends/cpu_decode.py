@@ -23,7 +23,7 @@ source), with ``-fopenmp``; the OpenMP runtime is the one torch already loaded
 engine keeps its torch path and :func:`unavailable_reason` says why.
 
 Contract: ``Decoder(engine).step(x, positions, cache, start, most)`` with ``x`` the fp32
-embeddings ``[B, hidden]`` (B <= ``engine.SMALL_M``; overwritten), the cache's
+embeddings ``[B, hidden]`` (B <= ``engine.C_STEP_ROWS``; overwritten), the cache's
 column ``start`` free; returns fp32 logits ``[B, vocab]``. The caller does the
 cache bookkeeping (``valid``, ``positions``, ``length``) exactly as for the
 torch path.
