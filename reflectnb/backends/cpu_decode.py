@@ -274,7 +274,6 @@ class Decoder:
         self.int8 = int8
         self.norm = engine.norm.contiguous()
         self._keep = (engine.layers, engine.head)  # the pointers above stay valid while these live
-        self._buffers: dict = {}
         self._choosers: dict[tuple[int, int], ThreadChooser] = {}  # per (batch, most threads)
         self.fixed_threads: int | None = None  # set to skip the measuring (tests, benchmarks)
 
@@ -292,14 +291,11 @@ class Decoder:
                 w(layer.wdown), s(layer.wdown), layer.ln1, layer.ln2]
 
     def _scratch(self, m: int, cap: int, threads: int) -> dict:
-        key = (m, cap, threads)
-        if key not in self._buffers:
-            e = self.engine
-            self._buffers = {key: {
-                "h": torch.empty(m, self.hidden), "qkv": torch.empty(m, self.qkv),
+        """Fresh work buffers for one step (a few hundred KB: microseconds, and two callers never share them)."""
+        e = self.engine
+        return {"h": torch.empty(m, self.hidden), "qkv": torch.empty(m, self.qkv),
                 "att": torch.empty(m, e.n_heads * e.head_dim), "tmp": torch.empty(m, max(self.hidden, 2 * self.inter)),
-                "act": torch.empty(m, self.inter), "scores": torch.empty(threads, cap)}}
-        return self._buffers[key]
+                "act": torch.empty(m, self.inter), "scores": torch.empty(threads, cap)}
 
     def step(self, x: torch.Tensor, positions: torch.Tensor, cache, start: int,
              most: int | None = None) -> torch.Tensor:
