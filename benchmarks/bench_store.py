@@ -10,7 +10,10 @@ Reports, measured in one run:
   (open read-only, query, close), goal < 0.5 s;
 * generation time traced ÷ untraced for the embedded SmolLM2-135M
   (``reflectnb.backends.load_model("smollm2-135m")``), interleaved pairs,
-  median ratio, goal <= 1.02.
+  median ratio, goal <= 1.02. Beside it, to tell tracing cost from a loaded
+  machine's noise: how long a traced run waits after ``generate`` returns (the
+  run's one write: attach, insert, commit, checkpoint), the recorder's work
+  replayed without the model, and the process-CPU ratio of the same pairs.
 
 Usage: ``PYTHONPATH=. python benchmarks/bench_store.py [--rows 10000000] [--pairs 8] [--tokens 48] [--skip-model]``.
 Writes ``benchmarks/results/store.json``.
@@ -104,13 +107,18 @@ def overhead(folder: Path, pairs: int, tokens: int) -> dict:
         backend.generate(prompt, params)
         return time.perf_counter() - t
 
+    waits: list[float] = []  # per traced run: from the end of generate to the end of the run (the write)
+
     def traced() -> float:
         t = time.perf_counter()
         with store.run("generate", backend.name, params.to_dict()) as run:
             gen = backend.generate(prompt, params, on_token=run.on_token)[0]
+            generated = time.perf_counter()
             run.on_step(Step("generation", gen.text, generation=gen))
             run.set_result(gen.text, gen.finish_reason)
-        return time.perf_counter() - t
+        end = time.perf_counter()
+        waits.append(end - generated)
+        return end - t
 
     def replay() -> float:
         """The recorder's own work for one traced generation (run start/end, tokens, step)."""
@@ -122,20 +130,26 @@ def overhead(folder: Path, pairs: int, tokens: int) -> dict:
         return time.perf_counter() - t
 
     gen = backend.generate(prompt, params)[0]
-    ratios, plain, with_trace = [], [], []
+    ratios, plain, with_trace, cpu_ratios = [], [], [], []
     for i in range(pairs):
+        cpu = time.process_time()
         if i % 2 == 0:  # alternate the order so drift hits both sides
-            a, b = untraced(), traced()
+            a, cpu_a = untraced(), time.process_time() - cpu
+            b, cpu_b = traced(), time.process_time() - cpu - cpu_a
         else:
-            b, a = traced(), untraced()
+            b, cpu_b = traced(), time.process_time() - cpu
+            a, cpu_a = untraced(), time.process_time() - cpu - cpu_b
         plain.append(a)
         with_trace.append(b)
         ratios.append(b / a)
+        cpu_ratios.append(cpu_b / cpu_a)
     added = statistics.median(replay() for _ in range(10))
     base = statistics.median(plain)
     return {"pairs": pairs, "max_new_tokens": tokens, "untraced_median_s": base,
             "traced_median_s": statistics.median(with_trace), "ratio_median": statistics.median(ratios),
             "ratio_of_medians": statistics.median(with_trace) / base, "recorder_seconds_per_run": added,
+            "traced_wait_after_generate_median_s": statistics.median(waits),
+            "cpu_ratio_median": statistics.median(cpu_ratios),
             "ratio_from_recorder_work": (base + added) / base, "goal_ratio": 1.02}
 
 
@@ -163,7 +177,9 @@ def main() -> None:
             o = results["overhead"]
             print(f"tracing overhead: traced ÷ untraced = {o['ratio_median']:.3f} (median of {o['pairs']} pairs; "
                   f"ratio of medians {o['ratio_of_medians']:.3f}); recorder work per run "
-                  f"{o['recorder_seconds_per_run'] * 1000:.1f} ms → {o['ratio_from_recorder_work']:.4f}")
+                  f"{o['recorder_seconds_per_run'] * 1000:.1f} ms → {o['ratio_from_recorder_work']:.4f}; "
+                  f"wait after generate {o['traced_wait_after_generate_median_s'] * 1000:.1f} ms; "
+                  f"process CPU ratio {o['cpu_ratio_median']:.3f}")
     goals = [Goal("Arrow ingest into a file", results["ingest_arrow"]["rows_per_s"], ">=", 1_000_000, " rows/s"),
              Goal(f"aggregate over {results['aggregate']['rows']:,} token rows",
                   results["aggregate"]["query_seconds_median"], "<", 0.5, " s")]

@@ -161,7 +161,7 @@ def write_batches(db: Any, batches: list[Batch]) -> None:
     for batch in batches:
         for name, data in batch.tables():
             grouped.setdefault(name, []).append(data)
-    with db.connect() as con:
+    with db.connect(kept=True) as con:  # attached to the kept instance: no DuckDB start per write
         con.execute("BEGIN")
         try:
             for name, tables in grouped.items():  # one INSERT per table, however many batches
