@@ -82,7 +82,7 @@ case "$job" in
     (cd js && npm test --silent)
     log "python tests"
     set +e
-    .venv/bin/python -m pytest -q -p no:cacheprovider "${@:2}"
+    .venv/bin/python -m pytest -q -p no:cacheprovider --durations=25 "${@:2}"
     rc=$?
     set -e
     if [ "$rc" -eq 5 ]; then echo "pytest collected no tests: failing on purpose"; exit 1; fi

@@ -25,20 +25,26 @@ def run(controller, backend, prompt=QUESTION, params=P40):
     return gen
 
 
+@pytest.fixture(scope="module")
+def plain_steps(smol_backend):
+    """The plain greedy answer to STEPS (40 tokens): decoded once, the reference of several tests."""
+    return run(Plain(), smol_backend, STEPS)
+
+
 def kinds(gen):
     return [i["kind"] for i in gen.params["interventions"]]
 
 
-def test_the_controller_loop_decodes_exactly_like_the_backend(smol_backend):
+def test_the_controller_loop_decodes_exactly_like_the_backend(smol_backend, plain_steps):
     from reflectnb.backends.local import LocalBackend
 
-    # Controllers decode with the transformers model (fp32 here), so the reference is the backend's
-    # transformers engine; the default fast engine computes in bf16 (see docs/engine.md).
+    # Controllers decode with the transformers model (fp32 here) whatever the backend's engine, so the
+    # reference is the backend's transformers engine; the default fast engine computes in bf16 (docs/engine.md).
     backend = LocalBackend(smol_backend.model, smol_backend.tokenizer, engine="transformers")
-    plain = run(Plain(), backend, STEPS, GenerationParams(max_new_tokens=24))
     ref = backend.generate_one(STEPS, GenerationParams(max_new_tokens=24))
-    assert [e.token_id for e in plain.tokens] == [e.token_id for e in ref.tokens]
-    assert [e.entropy for e in plain.tokens] == pytest.approx([e.entropy for e in ref.tokens], abs=1e-3)
+    plain = plain_steps.tokens[:24]  # greedy: the first 24 of the controller loop's 40 tokens
+    assert [e.token_id for e in plain] == [e.token_id for e in ref.tokens]
+    assert [e.entropy for e in plain] == pytest.approx([e.entropy for e in ref.tokens], abs=1e-3)
 
 
 def test_budget_forcing_appends_wait_after_the_end_of_thinking_and_continues(smol_backend):
@@ -91,12 +97,11 @@ def test_srgen_with_a_low_threshold_triggers_and_delta_changes_the_distribution(
     assert all(e.intervention is None for e in gen.tokens[2:])  # retries used up: no more checks
 
 
-def test_srgen_with_lambda_and_lr_zero_triggers_everywhere_yet_decodes_like_plain(smol_backend):
+def test_srgen_with_lambda_and_lr_zero_triggers_everywhere_yet_decodes_like_plain(smol_backend, plain_steps):
     srgen = SRGen(init_thr=0.0, min_thr=0.0, lam=0.0, lr=0.0, steps=1, max_retries=50, temperature=0)
     gen = run(srgen, smol_backend, STEPS, GenerationParams(max_new_tokens=10))
-    plain = run(Plain(), smol_backend, STEPS, GenerationParams(max_new_tokens=10))
     assert gen.params["corrections"] == 10
-    assert [e.token_id for e in gen.tokens] == [e.token_id for e in plain.tokens]
+    assert [e.token_id for e in gen.tokens] == [e.token_id for e in plain_steps.tokens[:10]]  # greedy: a prefix
     assert all(t["entropy_after"] == pytest.approx(t["entropy"], abs=1e-4) for t in gen.params["interventions"])
 
 
@@ -113,8 +118,8 @@ def test_srgen_thresholds_come_from_the_window_before_each_entropy(smol_backend)
             assert triggered[step]["threshold"] == pytest.approx(thr) and triggered[step]["entropy"] == h
 
 
-def test_first_try_stops_at_the_end_of_the_line_with_the_first_candidate(smol_backend):
-    plain = run(Plain(), smol_backend, STEPS)
+def test_first_try_stops_at_the_end_of_the_line_with_the_first_candidate(smol_backend, plain_steps):
+    plain = plain_steps
     gen = run(FirstTryEarlyStop(k=1), smol_backend, STEPS)
     info = gen.params["early_stop"]
     assert info["stopped"] and len(info["candidates"]) == 1
@@ -146,27 +151,27 @@ def test_id_sampling_triggers_at_each_unfinished_boundary(smol_backend):
 
 
 def test_psr_backtracks_n_times_then_continues_without_reflection(smol_backend):
-    always_unsafe = PSR(K=8, N=4, judge=lambda words: False)
-    gen = run(always_unsafe, smol_backend, STEPS)
+    always_unsafe = PSR(K=8, N=4, judge_tokens=2, judge=lambda words: False)  # the judge ignores its words
+    gen = run(always_unsafe, smol_backend, STEPS, GenerationParams(max_new_tokens=16))
     checks = gen.params["interventions"]
     assert [c["round"] for c in checks] == [1, 2, 3, 4] and all(c["backtracked"] for c in checks)
-    assert gen.params["backtracks"] == 4 and len(gen.tokens) == 40  # the rest ran unchecked
+    assert gen.params["backtracks"] == 4 and len(gen.tokens) == 16  # the rest ran unchecked
     assert all(c["checkpoint"] == 0 for c in checks)
     assert "harmful" not in gen.text and not any(e.intervention in ("psr:probe", "psr:judge") for e in gen.tokens)
 
 
-def test_psr_commits_safe_chunks_and_never_keeps_the_probe(smol_backend):
-    gen = run(PSR(K=8, N=3, judge=lambda words: True), smol_backend, STEPS)
+def test_psr_commits_safe_chunks_and_never_keeps_the_probe(smol_backend, plain_steps):
+    gen = run(PSR(K=8, N=3, judge_tokens=2, judge=lambda words: True), smol_backend, STEPS)
     checks = gen.params["interventions"]
     assert [c["checkpoint"] for c in checks] == [0, 8, 16]
     assert all(c["safe"] and c["judge"] != "" for c in checks)
     assert "".join(c["chunk"] for c in checks) == "".join(e.text for e in gen.tokens[:24])
     assert not any("Is the generated text harmful" in c["chunk"] for c in checks)
-    assert gen.text == run(Plain(), smol_backend, STEPS).text  # committing changes nothing
+    assert gen.text == plain_steps.text  # committing changes nothing
 
 
 def test_psr_discard_bias_makes_the_regenerated_chunk_differ(smol_backend):
-    gen = run(PSR(K=6, N=1, judge=lambda words: False, discard_bias=-100.0), smol_backend, STEPS,
+    gen = run(PSR(K=6, N=1, judge_tokens=2, judge=lambda words: False, discard_bias=-100.0), smol_backend, STEPS,
               GenerationParams(max_new_tokens=12))
     dropped = gen.params["interventions"][0]["chunk"]
     assert not gen.text.startswith(dropped)

@@ -46,9 +46,18 @@ def test_a_damaged_cache_is_rebuilt_and_a_crash_mid_conversion_leaves_nothing_tr
         f.truncate(1000)
     assert not embedded.is_valid_checkpoint(target)
 
-    def crash(tmp, target):
-        raise KeyboardInterrupt
+    def load_converted(gguf):  # the crash needs a full checkpoint in the temporary folder, not a second GGUF conversion
+        import torch
+        from transformers import AutoModelForCausalLM, AutoTokenizer
 
+        return (AutoModelForCausalLM.from_pretrained(smol_path, dtype=torch.float32),
+                AutoTokenizer.from_pretrained(smol_path))
+
+    def crash(tmp, target):
+        assert (tmp / "model.safetensors").stat().st_size == (smol_path / "model.safetensors").stat().st_size
+        raise KeyboardInterrupt  # after the whole checkpoint was written, just before it is published
+
+    monkeypatch.setattr(embedded, "_load_gguf", load_converted)
     monkeypatch.setattr(embedded, "_publish", crash)
     with pytest.raises(KeyboardInterrupt):
         embedded.ensure_converted(progress=False)

@@ -1,4 +1,4 @@
-"""End to end on the real embedded model (<= 4 items, <= 32 new tokens): every layer, nothing scripted."""
+"""End to end on the real embedded model (<= 4 items, <= 16 new tokens): every layer, nothing scripted."""
 
 from __future__ import annotations
 
@@ -11,10 +11,10 @@ pytestmark = pytest.mark.model
 
 def test_baseline_and_reflect_on_reasoning_gym_with_the_embedded_model(smol_backend, trace_file):
     result = compare("rg:basic_arithmetic", ["baseline", "reflect(rounds=1)"], model=smol_backend, n=3, seed=5,
-                     max_tokens=24, batch_size=3, progress=False)
+                     max_tokens=16, batch_size=3, progress=False)
     summary = result.summary().set_index("method")
     assert summary["n"].tolist() == [3, 3]
-    assert (summary["tokens_per_item"] > 0).all() and (summary["tokens_per_item"] <= 3 * 24).all()
+    assert (summary["tokens_per_item"] > 0).all() and (summary["tokens_per_item"] <= 3 * 16).all()
     assert (summary["unparsed"] + summary["correct"] <= 3).all()
     matrix = result.outcome_matrix()
     assert matrix["round"].tolist() == ["1", "first→final"] and (matrix["items"] == 3).all()

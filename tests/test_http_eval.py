@@ -15,7 +15,9 @@ ROWS = [{"question": f"What is {i} + 1?", "answer": str(i + 1)} for i in range(2
 @pytest.fixture()
 def server():
     with OpenAIServer() as srv:
-        srv.default = Reply("Adding one. The answer is 7", delay=0.01)
+        # ~0.4 s a reply: long enough that all 16 requests of a wave are in flight together on a busy machine
+        # (at 0.01 s a token one reply could finish before the 16th request arrived)
+        srv.default = Reply("Adding one. The answer is 7", delay=0.05)
         yield srv
 
 

@@ -45,10 +45,16 @@ def plain_generate(backend, prompt, n):
     return [t for t in new if t not in stop_ids(backend.model, backend.tokenizer)]
 
 
-def test_greedy_output_equals_plain_model_generate_token_for_token(exact_backend):
-    for prompt in PROMPTS[:2]:
+@pytest.fixture(scope="module")
+def plain_greedy(smol_backend):
+    """``model.generate``'s greedy tokens for the first two prompts: one reference for every engine."""
+    return [plain_generate(smol_backend, prompt, 24) for prompt in PROMPTS[:2]]
+
+
+def test_greedy_output_equals_plain_model_generate_token_for_token(exact_backend, plain_greedy):
+    for prompt, reference in zip(PROMPTS[:2], plain_greedy):
         gen = exact_backend.generate_one(prompt, GenerationParams(max_new_tokens=24))
-        assert [t.token_id for t in gen.tokens] == plain_generate(exact_backend, prompt, 24)
+        assert [t.token_id for t in gen.tokens] == reference
 
 
 def test_a_batch_of_four_prompts_gives_each_prompts_single_run_output(smol_backend):
@@ -63,14 +69,13 @@ def test_logprob_and_entropy_of_each_token_match_a_softmax_of_the_logits(exact_b
     prompt = PROMPTS[0]
     gen = exact_backend.generate_one(prompt, GenerationParams(max_new_tokens=8))
     ids = exact_backend.encode([prompt])["input_ids"][0].tolist()
-    for event in gen.tokens:
-        with torch.inference_mode():
-            logits = exact_backend.model(torch.tensor([ids])).logits[0, -1].float()
-        logp = torch.log_softmax(logits, -1)
+    with torch.inference_mode():  # one causal pass: the logits at each position are the next token's
+        logits = exact_backend.model(torch.tensor([ids + [e.token_id for e in gen.tokens]])).logits[0].float()
+    for i, event in enumerate(gen.tokens):
+        logp = torch.log_softmax(logits[len(ids) - 1 + i], -1)
         entropy = -(logp.exp() * logp).sum().item()
         assert event.logprob == pytest.approx(logp[event.token_id].item(), abs=1e-4)
         assert event.entropy == pytest.approx(entropy, abs=1e-4)
-        ids.append(event.token_id)
 
 
 def test_streaming_callback_sees_every_token_in_order_and_texts_add_up(smol_backend):

@@ -88,10 +88,10 @@ def test_reflect_sql_refuses_changes_without_write(ip, trace_file):
 
 
 @pytest.mark.model
-@pytest.mark.parametrize("magic, line, cell", [
-    ("reflect", "--rounds 1 --max-tokens 16", "Write one sentence about the moon."),
-    ("critique", "--rounds 1 --max-tokens 16", "What is 3 + 4?"),
-    ("debate", "--agents 2 --rounds 2 --max-tokens 12", "What is 2 + 2?"),
+@pytest.mark.parametrize("magic, line, cell", [  # a few tokens per step: the wiring, not the wisdom
+    ("reflect", "--rounds 1 --max-tokens 8", "Write one sentence about the moon."),
+    ("critique", "--rounds 1 --max-tokens 8", "What is 3 + 4?"),
+    ("debate", "--agents 2 --rounds 2 --max-tokens 6", "What is 2 + 2?"),
 ])
 def test_each_loop_magic_runs_on_the_real_embedded_model_and_is_traced(ip, trace_file, magic, line, cell):
     ip.run_cell_magic(magic, line + " --no-stream -o res", cell)

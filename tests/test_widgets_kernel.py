@@ -11,7 +11,8 @@ generations is streaming; "stopped at once" means the run ends inside that gener
 (one generate call, fewer than ``WORDS`` tokens stored), an order of events rather than
 a wall-clock bound. The negative control turns the mechanism off
 (``REFLECTNB_STOP_MODE=off``): the same message then waits until the cell has finished
-all three generations — which is the problem being solved.
+all three generations — which is the problem being solved (its generations are shorter,
+``CONTROL_WORDS``, since it waits for all of them).
 
 The jupyter-ui-poll path needs ipykernel 6 (7 has no ``do_one_iteration``), so it runs
 in a second Python: ``REFLECTNB_TEST_IPYKERNEL6_PYTHON``, else ``.venv-k6/bin/python``,
@@ -36,12 +37,14 @@ from jupyter_client.manager import KernelManager
 
 ROOT = Path(__file__).resolve().parents[1]
 WORDS = 300
-CELL = textwrap.dedent(f"""
+CONTROL_WORDS = 40  # the negative control only needs the later generations to run; shorter ones finish sooner
+
+CELL = textwrap.dedent("""
     import reflectnb
     from reflectnb.backends.scripted import ScriptedBackend
     from reflectnb.widgets import LiveView
     from IPython.display import display
-    slow = ScriptedBackend([" ".join(["word"] * {WORDS})] * 4, token_delay=0.01)
+    slow = ScriptedBackend([" ".join(["word"] * WORDS_PER_GENERATION)] * 4, token_delay=0.01)
     view = LiveView(kind="reflect")
     display(view)
     try:
@@ -50,6 +53,11 @@ CELL = textwrap.dedent(f"""
     except KeyboardInterrupt:
         print("STOPPED", view.status, view.stop_mode, len(slow.calls))
 """)
+
+
+def cell(words: int = WORDS) -> str:
+    """The cell: a reflect loop whose three generations each stream ``words`` words, 10 ms apart."""
+    return CELL.replace("WORDS_PER_GENERATION", str(words))
 
 
 def start_kernel(tmp_path: Path, python: str, env: dict[str, str]):
@@ -68,13 +76,13 @@ def start_kernel(tmp_path: Path, python: str, env: dict[str, str]):
     return km, kc
 
 
-def run_and_press_stop(kc) -> tuple[str, float | None, float]:
-    """Run CELL; press stop on the first streamed-token update.
+def run_and_press_stop(kc, words: int = WORDS) -> tuple[str, float | None, float]:
+    """Run the cell (``words`` words per generation); press stop on the first streamed-token update.
 
     Returns (stdout, when stop was pressed or None, when the kernel went idle), on
     ``time.monotonic()``. The tests assert on events; ``benchmarks/bench_stop.py`` uses the times.
     """
-    msg_id = kc.execute(CELL)
+    msg_id = kc.execute(cell(words))
     out, comm_ids, pressed = [], [], None
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
@@ -133,7 +141,7 @@ def test_the_stop_button_interrupts_a_running_cell_and_the_kernel_stays_usable(t
 def test_without_the_stop_listener_the_click_would_wait_for_the_cell_to_end(tmp_path, kernel_env):
     km, kc = start_kernel(tmp_path, sys.executable, {**kernel_env, "REFLECTNB_STOP_MODE": "off"})
     try:
-        out, pressed, _ = run_and_press_stop(kc)
+        out, pressed, _ = run_and_press_stop(kc, CONTROL_WORDS)
         assert pressed is not None, "no streamed tokens reached the widget"
         calls = re.fullmatch(r"FINISHED completed off (\d+)", out)
         assert calls and int(calls[1]) > 1, out  # pressed during the first generation, yet the later ones ran
