@@ -102,21 +102,25 @@ def llamacpp_generate(tokens: int, threads: int):
     return run
 
 
-def kernel_build_seconds() -> float:
-    """Compiling ``cpu_gemv``'s loops from source into an empty cache folder (a first use)."""
-    from reflectnb.backends import cpu_gemv
+def kernel_build_seconds() -> dict[str, float]:
+    """Compiling ``cpu_gemv``'s loops and ``cpu_decode``'s step from source into an empty cache folder (a first use)."""
+    from reflectnb.backends import cpu_decode, cpu_gemv
 
+    sources = {"gemv": (cpu_gemv.SOURCE, ()), "decode": (cpu_gemv.SOURCE + cpu_decode.DECODE_SOURCE, ("-fopenmp",))}
+    seconds = {}
     with tempfile.TemporaryDirectory() as tmp:
         saved, os.environ["REFLECTNB_CACHE"] = os.environ.get("REFLECTNB_CACHE"), tmp
         try:
-            start = time.perf_counter()
-            cpu_gemv.build(cpu_gemv.SOURCE, "gemv")
-            return time.perf_counter() - start
+            for name, (source, flags) in sources.items():
+                start = time.perf_counter()
+                cpu_gemv.build(source, name, flags)
+                seconds[name] = time.perf_counter() - start
         finally:
             if saved is None:
                 del os.environ["REFLECTNB_CACHE"]
             else:
                 os.environ["REFLECTNB_CACHE"] = saved
+    return seconds
 
 
 def plain_generate(model, inputs, tokens: int, pad_id: int):
@@ -195,6 +199,9 @@ def main() -> None:
 
     have_kernels = cpu_gemv.kernels() is not None
     build = kernel_build_seconds() if have_kernels else None
+    from reflectnb.backends import cpu_decode
+
+    cpu_decode.library()  # built (or loaded) here, so no engine's preparation below includes a compile
     engines = {"int8": fast_backend(slow, torch.int8), "bf16": fast_backend(slow, torch.bfloat16),
                "bf16_loops": fast_backend(slow, torch.bfloat16, c_step=False),
                "bf16_torch": fast_backend(slow, torch.bfloat16, kernels=False)}
@@ -203,8 +210,6 @@ def main() -> None:
     inputs = slow.encode([PROMPT])
     batch = [[Message("user", q)] for q in (QUESTIONS * 4)[:args.batch]]
     n, r = args.tokens, args.repeats
-    from reflectnb.backends import cpu_decode
-
     print(f"threads {torch.get_num_threads()}, cpu_gemv: {cpu_gemv.unavailable_reason() or 'built'}, "
           f"cpu_decode: {cpu_decode.unavailable_reason() or 'built'}")
     llamacpp = llamacpp_generate(n, torch.get_num_threads())
