@@ -71,7 +71,7 @@ def fast_backend(slow, dtype, kernels: bool = True, c_step: bool = True):
 
     saved = dict(cpu_gemv._state)
     if not kernels:
-        cpu_gemv._state.update(kernels=None, reason="turned off for this benchmark")
+        cpu_gemv._state.update(lib=None, reason="turned off for this benchmark")
     try:
         start = time.perf_counter()
         backend = LocalBackend(slow.model, slow.tokenizer, name="smollm2-135m", engine="fast", engine_dtype=dtype,

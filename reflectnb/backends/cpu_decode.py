@@ -32,7 +32,6 @@ torch path.
 from __future__ import annotations
 
 import ctypes
-import subprocess
 import time
 
 import torch
@@ -188,23 +187,21 @@ void decode_step(const long *dims, float eps, const int64_t *slots, const float 
 }
 """
 
-SLOTS = ("wqkv", "sqkv", "bqkv", "wo", "so", "wgu", "sgu", "wdown", "sdown", "ln1", "ln2")
 _state: dict = {}
 
 
 def library() -> ctypes.CDLL | None:
     """The compiled decode step, built on first use; ``None`` where it cannot be (see :func:`unavailable_reason`)."""
-    if "lib" not in _state:
-        try:
-            lib = ctypes.CDLL(str(cpu_gemv.build(cpu_gemv.SOURCE + DECODE_SOURCE, "decode", ("-fopenmp",))))
-            p, n = ctypes.c_void_p, ctypes.c_long
-            lib.decode_step.argtypes = [p, ctypes.c_float, p, p, p, p, p, p, p, n, p, p, p, p, n,
-                                        p, p, p, p, p, p, p, ctypes.c_int]
-            lib.decode_step.restype = None
-            _state["lib"], _state["reason"] = lib, None
-        except (OSError, RuntimeError, subprocess.SubprocessError) as exc:
-            _state["lib"], _state["reason"] = None, str(exc)
-    return _state["lib"]
+    return cpu_gemv.load_once(_state, _load)
+
+
+def _load() -> ctypes.CDLL:
+    lib = ctypes.CDLL(str(cpu_gemv.build(cpu_gemv.SOURCE + DECODE_SOURCE, "decode", ("-fopenmp",))))
+    p, n = ctypes.c_void_p, ctypes.c_long
+    lib.decode_step.argtypes = [p, ctypes.c_float, p, p, p, p, p, p, p, n, p, p, p, p, n,
+                                p, p, p, p, p, p, p, ctypes.c_int]
+    lib.decode_step.restype = None
+    return lib
 
 
 def unavailable_reason() -> str | None:
@@ -254,6 +251,11 @@ class ThreadChooser:
             self.choice = min(self.options, key=lambda t: sorted(self.samples[t])[len(self.samples[t]) // 2])
 
 
+def _weights(weight, int8: bool) -> tuple:
+    """An ``engine.Weight``'s matrix and scales as the C step reads them (int8 with scales, or bf16 and none)."""
+    return (weight.q, weight.scale) if int8 else (weight.dense, None)
+
+
 def _ptr(t: torch.Tensor | None) -> int:
     return 0 if t is None else t.data_ptr()
 
@@ -272,23 +274,16 @@ class Decoder:
         rows = [[_ptr(w) for w in self._slots(layer, int8)] for layer in engine.layers]
         self.slots = torch.tensor(rows, dtype=torch.int64)
         self.int8 = int8
-        self.norm = engine.norm.contiguous()
+        self.head = _weights(engine.head, int8)
         self._keep = (engine.layers, engine.head)  # the pointers above stay valid while these live
         self._choosers: dict[tuple[int, int], ThreadChooser] = {}  # per (batch, most threads)
+        self._last: ThreadChooser | None = None  # the chooser of the last step (``preferred``)
         self.fixed_threads: int | None = None  # set to skip the measuring (tests, benchmarks)
 
     @staticmethod
     def _slots(layer, int8: bool) -> list:
-        def w(weight):
-            return weight.q if int8 else weight.dense
-
-        def s(weight):
-            return weight.scale if int8 else None
-
-        bias = layer.bqkv.contiguous() if layer.bqkv is not None else None
-        layer.bqkv = bias
-        return [w(layer.wqkv), s(layer.wqkv), bias, w(layer.wo), s(layer.wo), w(layer.wgu), s(layer.wgu),
-                w(layer.wdown), s(layer.wdown), layer.ln1, layer.ln2]
+        return [*_weights(layer.wqkv, int8), layer.bqkv, *_weights(layer.wo, int8), *_weights(layer.wgu, int8),
+                *_weights(layer.wdown, int8), layer.ln1, layer.ln2]
 
     def _scratch(self, m: int, cap: int, threads: int) -> dict:
         """Fresh work buffers for one step (a few hundred KB: microseconds, and two callers never share them)."""
@@ -306,8 +301,7 @@ class Decoder:
         e = self.engine
         m, cap = x.shape[0], cache.capacity
         most = max(1, most or torch.get_num_threads())
-        chooser = self._choosers.pop((m, most), None) or ThreadChooser(most)
-        self._choosers[(m, most)] = chooser  # the last one used comes last (``preferred``)
+        chooser = self._last = self._choosers.setdefault((m, most), ThreadChooser(most))
         threads = self.fixed_threads or chooser.next()
         buf = self._scratch(m, cap, most)
         dims = torch.tensor([len(e.layers), self.hidden, e.n_heads, e.kv_heads, e.head_dim, self.inter, self.vocab,
@@ -315,11 +309,9 @@ class Decoder:
         positions = positions.to(torch.int64).contiguous()
         valid = None if cache.all_valid else cache.valid  # bool is one byte, 0 or 1: read as uint8
         logits = torch.empty(m, self.vocab)
-        head = e.head
         began = time.perf_counter()
         self.lib.decode_step(
-            dims.data_ptr(), e.eps, self.slots.data_ptr(), self.norm.data_ptr(),
-            _ptr(head.q if self.int8 else head.dense), _ptr(head.scale if self.int8 else None),
+            dims.data_ptr(), e.eps, self.slots.data_ptr(), e.norm.data_ptr(), *map(_ptr, self.head),
             e.cos.data_ptr(), e.sin.data_ptr(), x.data_ptr(), m, positions.data_ptr(),
             cache.k.data_ptr(), cache.v.data_ptr(), _ptr(valid), start,
             buf["h"].data_ptr(), buf["qkv"].data_ptr(), buf["att"].data_ptr(), buf["tmp"].data_ptr(),
@@ -330,10 +322,10 @@ class Decoder:
 
     def preferred(self, most: int) -> int:
         """The thread count last measured best with ``most`` allowed (``most`` until something is measured)."""
-        for (_, allowed), chooser in reversed(self._choosers.items()):
-            if allowed == most and chooser.choice is not None:
-                return chooser.choice
-        return most
+        last = self._last
+        if last is None or last.options[0] != most or last.choice is None:
+            return most
+        return last.choice
 
     def threads(self, batch: int = 1) -> int | None:
         """The thread count chosen for ``batch`` rows so far (``None`` while still probing)."""

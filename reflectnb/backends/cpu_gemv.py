@@ -123,12 +123,18 @@ class Kernels:
 
 def kernels() -> Kernels | None:
     """The compiled kernels, built on first use; ``None`` where they cannot be (see :func:`unavailable_reason`)."""
-    if "kernels" not in _state:
+    return load_once(_state, lambda: Kernels(ctypes.CDLL(str(build(SOURCE, "gemv")))))
+
+
+def load_once(state: dict, make):
+    """``state["lib"]``: ``make()`` on first call, or ``None`` with the reason in ``state["reason"]`` (shared with
+    ``cpu_decode``)."""
+    if "lib" not in state:
         try:
-            _state["kernels"], _state["reason"] = Kernels(ctypes.CDLL(str(build(SOURCE, "gemv")))), None
+            state["lib"], state["reason"] = make(), None
         except (OSError, RuntimeError, subprocess.SubprocessError) as exc:
-            _state["kernels"], _state["reason"] = None, str(exc)
-    return _state["kernels"]
+            state["lib"], state["reason"] = None, str(exc)
+    return state["lib"]
 
 
 def unavailable_reason() -> str | None:

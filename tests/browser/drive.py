@@ -116,3 +116,12 @@ def text_of(outs: list[dict]) -> str:
             if isinstance(value, (str, list)):
                 parts.append("".join(value) if isinstance(value, list) else value)
     return "\n".join(parts)
+
+
+# A notebook with a long live run (five rounds of 400 tokens: time to watch it stream and press stop), a query
+# for the run's stored status, and a cell that shows the kernel is still usable; the live-view tests share it.
+STOP_NOTEBOOK = [
+    "%load_ext reflectnb",
+    "%%reflect --model smollm2-135m --rounds 5 --max-tokens 400\nWrite a long story about a lighthouse keeper.",
+    "%reflect_sql SELECT kind, status FROM runs ORDER BY started_at DESC LIMIT 1",
+    "print(6 * 7)"]

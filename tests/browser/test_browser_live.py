@@ -6,8 +6,8 @@ import re
 import sys
 
 import pytest
-from drive import (cell_node, errors, open_notebook, outputs, run_cell, start_cell, streamed_text, text_of, wait_cell,
-                   watch_streaming)
+from drive import (STOP_NOTEBOOK, cell_node, errors, open_notebook, outputs, run_cell, start_cell, streamed_text,
+                   text_of, wait_cell, watch_streaming)
 
 pytestmark = pytest.mark.browser
 
@@ -63,11 +63,7 @@ def test_tokens_stream_into_the_view_while_the_embedded_model_generates(page, la
 
 
 def test_the_stop_button_interrupts_the_run_and_the_kernel_stays_usable(page, lab):
-    name = lab.notebook("stop.ipynb", [
-        "%load_ext reflectnb",
-        "%%reflect --model smollm2-135m --rounds 5 --max-tokens 400\nWrite a long story about a lighthouse keeper.",
-        "%reflect_sql SELECT kind, status FROM runs ORDER BY started_at DESC LIMIT 1",
-        "print(6 * 7)"])
+    name = lab.notebook("stop.ipynb", STOP_NOTEBOOK)
     open_notebook(page, lab, name)
     assert errors(run_cell(page, 0)) == []
     start_cell(page, 1)

@@ -11,7 +11,8 @@ from __future__ import annotations
 import re
 
 import pytest
-from drive import cell_node, errors, open_notebook, outputs, run_cell, start_cell, text_of, wait_cell, watch_streaming
+from drive import (STOP_NOTEBOOK, cell_node, errors, open_notebook, outputs, run_cell, start_cell, text_of, wait_cell,
+                   watch_streaming)
 
 pytestmark = pytest.mark.browser
 
@@ -32,11 +33,7 @@ def open_in_notebook7(page, server, name: str) -> None:
 @pytest.mark.model
 def test_in_notebook_7_the_live_view_streams_and_its_stop_button_stores_the_run_as_interrupted(nb7_page, notebook7):
     page = nb7_page
-    name = notebook7.notebook("nb7-live.ipynb", [
-        "%load_ext reflectnb",
-        "%%reflect --model smollm2-135m --rounds 5 --max-tokens 400\nWrite a long story about a lighthouse keeper.",
-        "%reflect_sql SELECT kind, status FROM runs ORDER BY started_at DESC LIMIT 1",
-        "print(6 * 7)"])
+    name = notebook7.notebook("nb7-live.ipynb", STOP_NOTEBOOK)
     open_in_notebook7(page, notebook7, name)
     assert errors(run_cell(page, 0)) == []
     start_cell(page, 1)
