@@ -11,11 +11,20 @@ measures faster on this machine now: each product's output rows are split
 between the threads, attention is split by (row, head), and the few elementwise
 parts run on one thread between barriers (8 per layer).
 
-Arithmetic (the same as ``engine.FastLlama``'s torch path, up to summation order):
-fp32 residual stream, RMS norms, RoPE, SiLU and softmax; products on
-``cpu_gemv``'s loops (bf16 or int8 weights widened to fp32 in registers); keys
-and values stored in the cache as bf16 (round to nearest even, as ``.to(bf16)``),
-queries kept in fp32 (the torch path rounds them to bf16 for SDPA).
+Arithmetic (the same as ``engine.FastLlama``'s torch path, up to rounding and summation order):
+fp32 residual stream, RMS norms, RoPE, SiLU and softmax; keys and values stored
+in the cache as bf16 (round to nearest even, as ``.to(bf16)``), queries kept in
+fp32 (the torch path rounds them to bf16 for SDPA). Products: int8 weights on
+``cpu_gemv``'s loops (widened to fp32 in registers, fp32 activations); bf16
+weights on the AVX512-BF16 dot product (``vdpbf16ps``) with the activations
+rounded to bf16 first, as torch's bf16 ``F.linear`` (the prefill) rounds them.
+Why: widening each bf16 weight to fp32 was what bounded a batched step (a batch
+of 8 cost ~5 batch-1 steps); the instruction multiplies bf16 pairs as they lie,
+twice the products per instruction, so a batch of 16 now costs ~3 batch-1
+steps (docs/engine.md, round 4). Each (weight row, activation row) pair sums in
+one order whatever the batch or thread count, so a row's logits do not depend
+on either (tested). CPUs with AVX-512F but not AVX512-BF16 get the same pairs
+widened to fp32 with two FMAs (bit-identical here on the AMD EPYC).
 
 Built like ``cpu_gemv`` (the same ``build``; its loops are prepended to the
 source), with ``-fopenmp``; the OpenMP runtime is the one torch already loaded
@@ -54,33 +63,126 @@ static inline uint16_t to_bf16(float f) {  /* round to nearest even, NaN kept Na
     return (uint16_t)(c.u >> 16);
 }
 
-/* y[:, r] for the rows r this thread owns (static split: the same rows in every call with the same n). */
-static void product(const float *x, const void *w, const float *s, float *y, long n, long k, long m, int i8) {
-    #pragma omp for schedule(static)
-    for (long r = 0; r < n; r++) {
-        if (i8) rows_i8(x, (const int8_t *)w, y, n, k, m, r, s[r]);
-        else rows_bf16(x, (const uint16_t *)w, y, n, k, m, r, 1.0f);
+/* bf16 products: x rounded to bf16 (``xb``, as torch's bf16 F.linear rounds it) against bf16 weight rows on the
+   AVX512-BF16 dot product (vdpbf16ps: pairs of bf16 products summed into fp32 lanes), NR weight rows (1-2) x NB
+   activation rows (1-4) per tile. Every (weight row, activation row) pair sums its 32-wide chunks in the same order
+   and reduces the same way whatever the tile, so a row's result depends neither on the batch nor on the threads. */
+/* dot2(acc, a, b): acc + a[2i] b[2i] + a[2i+1] b[2i+1] per fp32 lane, a and b 32 bf16 each; pack16(x): 16 fp32 to
+   bf16, round to nearest even. One instruction each with AVX512-BF16; without it (AVX-512F CPUs before it) the
+   same pairs widened to fp32 with two FMAs, and the rounding done by hand (NaN kept NaN). */
+#ifdef __AVX512BF16__
+static inline __m512 dot2(__m512 acc, __m512i a, __m512i b) {
+    return _mm512_dpbf16_ps(acc, (__m512bh)a, (__m512bh)b);
+}
+static inline __m256i pack16(__m512 x) { return (__m256i)_mm512_cvtneps_pbh(x); }
+#else
+static inline __m512 dot2(__m512 acc, __m512i a, __m512i b) {
+    __m512i high = _mm512_set1_epi32((int)0xffff0000);
+    __m512 a_even = _mm512_castsi512_ps(_mm512_slli_epi32(a, 16)), b_even = _mm512_castsi512_ps(_mm512_slli_epi32(b, 16));
+    __m512 a_odd = _mm512_castsi512_ps(_mm512_and_si512(a, high)), b_odd = _mm512_castsi512_ps(_mm512_and_si512(b, high));
+    return _mm512_fmadd_ps(a_even, b_even, _mm512_fmadd_ps(a_odd, b_odd, acc));  /* odd first, as Intel specifies */
+}
+static inline __m256i pack16(__m512 x) {
+    __m512i u = _mm512_castps_si512(x);
+    __m512i even = _mm512_and_si512(_mm512_srli_epi32(u, 16), _mm512_set1_epi32(1));
+    __m512i rounded = _mm512_add_epi32(u, _mm512_add_epi32(_mm512_set1_epi32(0x7fff), even));
+    __mmask16 nan = _mm512_cmp_ps_mask(x, x, _CMP_UNORD_Q);
+    rounded = _mm512_mask_mov_epi32(rounded, nan, _mm512_or_si512(u, _mm512_set1_epi32(0x400000)));
+    return _mm512_cvtepi32_epi16(_mm512_srli_epi32(rounded, 16));
+}
+#endif
+
+static inline __attribute__((always_inline)) void dot_tile(const uint16_t *xb, const uint16_t *w, float *y, long n,
+                                                           long k, long r, long b, const int NR, const int NB) {
+    __m512 acc[2][4];
+    for (int q = 0; q < NR; q++) for (int j = 0; j < NB; j++) acc[q][j] = _mm512_setzero_ps();
+    const uint16_t *wr = w + r * k, *xr = xb + b * k;
+    long i = 0;
+    for (; i + 32 <= k; i += 32) {
+        __m512i wv[2];
+        for (int q = 0; q < NR; q++) wv[q] = _mm512_loadu_si512(wr + q * k + i);
+        /* several streams confuse the hardware prefetcher: ask for the next tile's rows (never faults) */
+        if (NR > 1) for (int q = 0; q < NR; q++) _mm_prefetch((const char *)(wr + (NR + q) * k + i), _MM_HINT_T0);
+        for (int j = 0; j < NB; j++) {
+            __m512i xv = _mm512_loadu_si512(xr + j * k + i);
+            for (int q = 0; q < NR; q++) acc[q][j] = dot2(acc[q][j], xv, wv[q]);
+        }
     }
+    if (i < k) {  /* the tail: masked loads read zeros past the row */
+        __mmask32 tail = (__mmask32)((1u << (k - i)) - 1u);
+        __m512i wv[2];
+        for (int q = 0; q < NR; q++) wv[q] = _mm512_maskz_loadu_epi16(tail, wr + q * k + i);
+        for (int j = 0; j < NB; j++) {
+            __m512i xv = _mm512_maskz_loadu_epi16(tail, xr + j * k + i);
+            for (int q = 0; q < NR; q++) acc[q][j] = dot2(acc[q][j], xv, wv[q]);
+        }
+    }
+    for (int q = 0; q < NR; q++)
+        for (int j = 0; j < NB; j++) y[(b + j) * n + r + q] = _mm512_reduce_add_ps(acc[q][j]);
+}
+
+#define DOT_NB(NR) switch (nb) { case 4: dot_tile(xb, w, y, n, k, r, b, NR, 4); break;                         \
+                                 case 3: dot_tile(xb, w, y, n, k, r, b, NR, 3); break;                         \
+                                 case 2: dot_tile(xb, w, y, n, k, r, b, NR, 2); break;                         \
+                                 default: dot_tile(xb, w, y, n, k, r, b, NR, 1); }
+
+/* y[:, r:r+nr] = xb @ w[r:r+nr].T for all m rows, nr <= 2. */
+static void dot_rows(const uint16_t *xb, const uint16_t *w, float *y, long n, long k, long m, long r, long nr) {
+    for (long b = 0; b < m; b += 4) {
+        int nb = m - b < 4 ? (int)(m - b) : 4;
+        if (nr == 2) { DOT_NB(2) } else { DOT_NB(1) }
+    }
+}
+
+/* Weight rows per tile: up to 8 activation rows one weight row streams best from memory; above, two rows (with
+   software prefetch) re-use each activation load (measured on this machine: docs/engine.md, round 4). */
+static inline long tile_rows(long m) { return m > 8 ? 2 : 1; }
+
+/* Round n fp32 values to bf16 (round to nearest even, as .to(torch.bfloat16)). */
+static void round_bf16(const float *x, uint16_t *out, long n) {
+    long i = 0;
+    for (; i + 16 <= n; i += 16)
+        _mm256_storeu_si256((__m256i *)(out + i), pack16(_mm512_loadu_ps(x + i)));
+    for (; i < n; i++) out[i] = to_bf16(x[i]);
+}
+
+/* y[:, r] for the rows r this thread owns (static split: the same rows in every call with the same n); int8
+   weights read the fp32 x, bf16 weights its bf16 copy xb. */
+static void product(const float *x, const uint16_t *xb, const void *w, const float *s, float *y, long n, long k,
+                    long m, int i8) {
+    if (i8) {
+        #pragma omp for schedule(static)
+        for (long r = 0; r < n; r++) rows_i8(x, (const int8_t *)w, y, n, k, m, r, s[r]);
+        return;
+    }
+    const long nr = tile_rows(m);
+    #pragma omp for schedule(static)
+    for (long r = 0; r < n; r += nr) dot_rows(xb, (const uint16_t *)w, y, n, k, m, r, n - r < nr ? n - r : nr);
 }
 
 /* x[:, r] += (a @ w.T)[:, r]; a must not alias x. */
-static void product_add(const float *a, const void *w, const float *s, float *tmp, float *x, long n, long k,
-                        long m, int i8) {
+static void product_add(const float *a, const uint16_t *ab, const void *w, const float *s, float *tmp, float *x,
+                        long n, long k, long m, int i8) {
+    const long nr = i8 ? 1 : tile_rows(m);
     #pragma omp for schedule(static)
-    for (long r = 0; r < n; r++) {
+    for (long r = 0; r < n; r += nr) {
+        long rows = n - r < nr ? n - r : nr;
         if (i8) rows_i8(a, (const int8_t *)w, tmp, n, k, m, r, s[r]);
-        else rows_bf16(a, (const uint16_t *)w, tmp, n, k, m, r, 1.0f);
-        for (long j = 0; j < m; j++) x[j * n + r] += tmp[j * n + r];
+        else dot_rows(ab, (const uint16_t *)w, tmp, n, k, m, r, rows);
+        for (long j = 0; j < m; j++)
+            for (long c = r; c < r + rows; c++) x[j * n + c] += tmp[j * n + c];
     }
 }
 
-static void rms_norm(const float *x, const float *weight, float *out, long m, long n, float eps) {
+/* out = RMSNorm(x) * weight, and its bf16 copy in outb unless NULL. */
+static void rms_norm(const float *x, const float *weight, float *out, uint16_t *outb, long m, long n, float eps) {
     for (long j = 0; j < m; j++) {
         const float *row = x + j * n;
         float ss = 0.0f;
         for (long i = 0; i < n; i++) ss += row[i] * row[i];
         float inv = 1.0f / sqrtf(ss / (float)n + eps);
         for (long i = 0; i < n; i++) out[j * n + i] = row[i] * inv * weight[i];
+        if (outb) round_bf16(out + j * n, outb + j * n, n);
     }
 }
 
@@ -120,14 +222,16 @@ static void attend(const float *q, const uint16_t *keys, const uint16_t *values,
 }
 
 /* Buffers (fp32): h [m, hidden], qkv [m, (heads + 2 kv_heads) d], att [m, heads d], tmp [m, max(hidden, 2 inter)],
-   act [m, inter], scores [threads, cap]. keys/values: bf16 [layers, m, kv_heads, cap, d]. valid: [m, cap] or NULL. */
+   act [m, inter], scores [threads, cap]; xb (bf16) [m, max(hidden, heads d, inter)]: the next bf16 product's
+   input. keys/values: bf16 [layers, m, kv_heads, cap, d]. valid: [m, cap] or NULL. */
 void decode_step(const long *dims, float eps, const int64_t *slots, const float *norm, const void *head,
                  const float *head_scale, const float *cos, const float *sin, float *x, long m, const long *pos,
                  uint16_t *keys, uint16_t *values, const uint8_t *valid, long start, float *h, float *qkv,
-                 float *att, float *tmp, float *act, float *scores, float *logits, int threads) {
+                 float *att, float *tmp, float *act, uint16_t *xb, float *scores, float *logits, int threads) {
     const long L = dims[D_LAYERS], H = dims[D_HIDDEN], NH = dims[D_HEADS], KVH = dims[D_KV_HEADS];
     const long D = dims[D_HEAD_DIM], I = dims[D_INTER], V = dims[D_VOCAB], CAP = dims[D_CAP];
     const int i8 = (int)dims[D_INT8];
+    uint16_t *hb = i8 ? 0 : xb;  /* where the norms leave their bf16 copy (none for int8) */
     const long QKV = (NH + 2 * KVH) * D, GROUP = NH / KVH, end = start + 1;
     #pragma omp parallel num_threads(threads)
     {
@@ -136,8 +240,8 @@ void decode_step(const long *dims, float eps, const int64_t *slots, const float 
             const int64_t *p = slots + l * N_SLOTS;
             uint16_t *lk = keys + l * m * KVH * CAP * D, *lv = values + l * m * KVH * CAP * D;
             #pragma omp single
-            rms_norm(x, (const float *)p[LN1], h, m, H, eps);
-            product(h, (const void *)p[W_QKV], (const float *)p[S_QKV], qkv, QKV, H, m, i8);
+            rms_norm(x, (const float *)p[LN1], h, hb, m, H, eps);
+            product(h, xb, (const void *)p[W_QKV], (const float *)p[S_QKV], qkv, QKV, H, m, i8);
             #pragma omp single
             for (long b = 0; b < m; b++) {
                 float *row = qkv + b * QKV;
@@ -156,33 +260,43 @@ void decode_step(const long *dims, float eps, const int64_t *slots, const float 
             #pragma omp for schedule(static)
             for (long t = 0; t < m * NH; t++) {
                 long b = t / NH, hh = t % NH, g = hh / GROUP, base = (b * KVH + g) * CAP * D;
+                float *out = att + b * NH * D + hh * D;
                 attend(qkv + b * QKV + hh * D, lk + base, lv + base, valid ? valid + b * CAP : 0, end, D,
-                       my_scores, att + b * NH * D + hh * D);
+                       my_scores, out);
+                if (!i8) round_bf16(out, xb + b * NH * D + hh * D, D);
             }
-            product_add(att, (const void *)p[W_O], (const float *)p[S_O], tmp, x, H, NH * D, m, i8);
+            product_add(att, xb, (const void *)p[W_O], (const float *)p[S_O], tmp, x, H, NH * D, m, i8);
             #pragma omp single
-            rms_norm(x, (const float *)p[LN2], h, m, H, eps);
+            rms_norm(x, (const float *)p[LN2], h, hb, m, H, eps);
+            /* gate rows r.. and up rows I + r.. into tmp, then act = SiLU(gate) * up and its bf16 copy in xb (the down
+               product's input; xb is free once every thread has passed the gate/up loop's barrier). */
+            const long nr = i8 ? 1 : tile_rows(m);
+            const void *wgu = (const void *)p[W_GU];
+            const float *sgu = (const float *)p[S_GU];
             #pragma omp for schedule(static)
-            for (long r = 0; r < I; r++) {  /* gate row r and up row I + r together: SiLU(gate) * up at once */
-                const void *w = (const void *)p[W_GU];
-                const float *s = (const float *)p[S_GU];
+            for (long r = 0; r < I; r += nr) {
+                long rows = I - r < nr ? I - r : nr;
                 if (i8) {
-                    rows_i8(h, (const int8_t *)w, tmp, 2 * I, H, m, r, s[r]);
-                    rows_i8(h, (const int8_t *)w, tmp, 2 * I, H, m, I + r, s[I + r]);
+                    rows_i8(h, (const int8_t *)wgu, tmp, 2 * I, H, m, r, sgu[r]);
+                    rows_i8(h, (const int8_t *)wgu, tmp, 2 * I, H, m, I + r, sgu[I + r]);
                 } else {
-                    rows_bf16(h, (const uint16_t *)w, tmp, 2 * I, H, m, r, 1.0f);
-                    rows_bf16(h, (const uint16_t *)w, tmp, 2 * I, H, m, I + r, 1.0f);
+                    dot_rows(xb, (const uint16_t *)wgu, tmp, 2 * I, H, m, r, rows);
+                    dot_rows(xb, (const uint16_t *)wgu, tmp, 2 * I, H, m, I + r, rows);
                 }
-                for (long b = 0; b < m; b++) {
+            }
+            #pragma omp for schedule(static)
+            for (long b = 0; b < m; b++) {
+                for (long r = 0; r < I; r++) {
                     float gate = tmp[b * 2 * I + r], up = tmp[b * 2 * I + I + r];
                     act[b * I + r] = gate / (1.0f + expf(-gate)) * up;
                 }
+                if (!i8) round_bf16(act + b * I, xb + b * I, I);
             }
-            product_add(act, (const void *)p[W_DOWN], (const float *)p[S_DOWN], tmp, x, H, I, m, i8);
+            product_add(act, xb, (const void *)p[W_DOWN], (const float *)p[S_DOWN], tmp, x, H, I, m, i8);
         }
         #pragma omp single
-        rms_norm(x, norm, h, m, H, eps);
-        product(h, head, head_scale, logits, V, H, m, i8);
+        rms_norm(x, norm, h, hb, m, H, eps);
+        product(h, xb, head, head_scale, logits, V, H, m, i8);
     }
 }
 """
@@ -195,11 +309,12 @@ def library() -> ctypes.CDLL | None:
     return cpu_gemv.load_once(_state, _load)
 
 
-def _load() -> ctypes.CDLL:
-    lib = ctypes.CDLL(str(cpu_gemv.build(cpu_gemv.SOURCE + DECODE_SOURCE, "decode", ("-fopenmp",))))
+def _load(extra_flags: tuple[str, ...] = ()) -> ctypes.CDLL:
+    """Build (once per flags) and bind the library; ``extra_flags`` e.g. ``("-mno-avx512bf16",)`` (tests)."""
+    lib = ctypes.CDLL(str(cpu_gemv.build(cpu_gemv.SOURCE + DECODE_SOURCE, "decode", ("-fopenmp", *extra_flags))))
     p, n = ctypes.c_void_p, ctypes.c_long
     lib.decode_step.argtypes = [p, ctypes.c_float, p, p, p, p, p, p, p, n, p, p, p, p, n,
-                                p, p, p, p, p, p, p, ctypes.c_int]
+                                p, p, p, p, p, p, p, p, ctypes.c_int]
     lib.decode_step.restype = None
     return lib
 
@@ -290,7 +405,8 @@ class Decoder:
         e = self.engine
         return {"h": torch.empty(m, self.hidden), "qkv": torch.empty(m, self.qkv),
                 "att": torch.empty(m, e.n_heads * e.head_dim), "tmp": torch.empty(m, max(self.hidden, 2 * self.inter)),
-                "act": torch.empty(m, self.inter), "scores": torch.empty(threads, cap)}
+                "act": torch.empty(m, self.inter), "scores": torch.empty(threads, cap),
+                "xb": torch.empty(m, max(self.hidden, e.n_heads * e.head_dim, self.inter), dtype=torch.bfloat16)}
 
     def step(self, x: torch.Tensor, positions: torch.Tensor, cache, start: int,
              most: int | None = None) -> torch.Tensor:
@@ -315,7 +431,7 @@ class Decoder:
             e.cos.data_ptr(), e.sin.data_ptr(), x.data_ptr(), m, positions.data_ptr(),
             cache.k.data_ptr(), cache.v.data_ptr(), _ptr(valid), start,
             buf["h"].data_ptr(), buf["qkv"].data_ptr(), buf["att"].data_ptr(), buf["tmp"].data_ptr(),
-            buf["act"].data_ptr(), buf["scores"].data_ptr(), logits.data_ptr(), threads)
+            buf["act"].data_ptr(), buf["xb"].data_ptr(), buf["scores"].data_ptr(), logits.data_ptr(), threads)
         if not self.fixed_threads:
             chooser.record(threads, time.perf_counter() - began)
         return logits
