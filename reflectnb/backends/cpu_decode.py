@@ -212,13 +212,15 @@ static void attend(const float *q, const uint16_t *keys, const uint16_t *values,
     }
     float total = 0.0f;
     for (long j = 0; j < end; j++) { scores[j] = expf(scores[j] - top); total += scores[j]; }
-    for (long i = 0; i < d; i += 16) {
-        __m512 acc = _mm512_setzero_ps();
-        for (long j = 0; j < end; j++)
-            if (scores[j] != 0.0f)
-                acc = _mm512_fmadd_ps(_mm512_set1_ps(scores[j]), load_bf16(values + j * d + i), acc);
-        _mm512_storeu_ps(out + i, _mm512_mul_ps(acc, _mm512_set1_ps(1.0f / total)));
+    /* key by key (each value row read once, in order), every output element summing over j in the same order */
+    for (long i = 0; i < d; i += 16) _mm512_storeu_ps(out + i, _mm512_setzero_ps());
+    for (long j = 0; j < end; j++) {
+        if (scores[j] == 0.0f) continue;
+        __m512 weight = _mm512_set1_ps(scores[j]);
+        for (long i = 0; i < d; i += 16)
+            _mm512_storeu_ps(out + i, _mm512_fmadd_ps(weight, load_bf16(values + j * d + i), _mm512_loadu_ps(out + i)));
     }
+    for (long i = 0; i < d; i += 16) _mm512_storeu_ps(out + i, _mm512_mul_ps(_mm512_loadu_ps(out + i), _mm512_set1_ps(1.0f / total)));
 }
 
 /* Buffers (fp32): h [m, hidden], qkv [m, (heads + 2 kv_heads) d], att [m, heads d], tmp [m, max(hidden, 2 inter)],
