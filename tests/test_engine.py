@@ -76,6 +76,26 @@ def test_a_prompt_extending_the_last_one_reuses_its_kv_cache_and_decodes_the_sam
     assert ids(reused) == ids(fresh)
 
 
+def test_identical_prompts_in_a_batch_are_prefilled_once_and_decode_as_they_would_alone(exact, reference):
+    engine, rows = exact.fast.engine, []
+    prefill = engine.prefill
+
+    def spy(cache, input_ids, mask=None):
+        rows.append(input_ids.shape[0])
+        return prefill(cache, input_ids, mask)
+
+    engine.prefill = spy
+    try:
+        mixed = exact.generate([QUESTION, OTHER, QUESTION, QUESTION], P16)
+        same = exact.generate([OTHER] * 3, P16)
+    finally:
+        del engine.prefill
+    assert rows == [2, 1]  # two distinct prompts, then one (the batch-1 path)
+    question, other = ids(reference.generate_one(QUESTION, P16)), ids(reference.generate_one(OTHER, P16))
+    assert [ids(g) for g in mixed] == [question, other, question, question]
+    assert [ids(g) for g in same] == [other] * 3
+
+
 def test_processors_see_the_real_tokens_so_far_under_left_padding(exact):
     seen = []
 

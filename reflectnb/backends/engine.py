@@ -129,6 +129,15 @@ class KVCache:
     def capacity(self) -> int:
         return self.k.shape[3]
 
+    def take_rows(self, index: torch.Tensor) -> KVCache:
+        """A new cache whose row ``i`` is a copy of this cache's row ``index[i]`` (identical prompts prefilled once)."""
+        out = KVCache.__new__(KVCache)
+        out.k, out.v = self.k[:, index], self.v[:, index]  # advanced indexing copies
+        out.valid, out.positions = self.valid[index], self.positions[index]
+        out.length, out.all_valid = self.length, self.all_valid
+        out.ids = [list(self.ids[int(i)]) for i in index]
+        return out
+
     def truncate(self, length: int) -> None:
         """Forget every column from ``length`` on (the kept ones stay valid)."""
         self.valid[:, length:] = False

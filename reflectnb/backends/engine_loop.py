@@ -21,9 +21,9 @@ Non-goals: beams, hidden-state edits, speculative decoding.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Callable, Sequence
 
 import torch
 
@@ -127,6 +127,16 @@ class FastGenerator:
     def _prefill(self, input_ids: torch.Tensor, mask: torch.Tensor, max_new: int):
         b, t = input_ids.shape
         need = t + max_new
+        if b > 1:
+            # identical prompts (a debate's first round, self-consistency samples, a tree node's children):
+            # prefill each distinct one once, then copy its cache rows; a lone distinct prompt takes the batch-1
+            # path, so it also reuses the previous call's prefix
+            distinct, inverse = torch.unique(torch.cat([input_ids, mask.to(input_ids.dtype)], 1), dim=0,
+                                             return_inverse=True)
+            if distinct.shape[0] < b:
+                first = torch.stack([(inverse == u).nonzero()[0, 0] for u in range(distinct.shape[0])])
+                cache, logits = self._prefill(input_ids[first], mask[first], max_new)
+                return cache.take_rows(inverse), logits[inverse]
         if b != 1 or not self.reuse_prefix:
             self._cache = None
             cache = self.engine.new_cache(b, need)
