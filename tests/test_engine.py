@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from reflectnb.backends.base import GenerationInterrupted, GenerationParams
+from reflectnb.backends.engine_loop import MIN_SHARED, _common_prefix
 from reflectnb.backends.local import LocalBackend
 from reflectnb.backends.repetition import RepetitionStop
 from reflectnb.controllers import Plain
@@ -76,21 +77,29 @@ def test_a_prompt_extending_the_last_one_reuses_its_kv_cache_and_decodes_the_sam
     assert ids(reused) == ids(fresh)
 
 
-def test_identical_prompts_in_a_batch_are_prefilled_once_and_decode_as_they_would_alone(exact, reference):
-    engine, rows = exact.fast.engine, []
+def test_a_batch_prefills_its_shared_prompt_prefix_once_and_decodes_each_row_as_alone(exact, reference):
+    engine, fed = exact.fast.engine, []
     prefill = engine.prefill
 
     def spy(cache, input_ids, mask=None):
-        rows.append(input_ids.shape[0])
+        fed.append(tuple(input_ids.shape))
         return prefill(cache, input_ids, mask)
 
     engine.prefill = spy
+    exact.fast.forget()
     try:
         mixed = exact.generate([QUESTION, OTHER, QUESTION, QUESTION], P16)
         same = exact.generate([OTHER] * 3, P16)
     finally:
         del engine.prefill
-    assert rows == [2, 1]  # two distinct prompts, then one (the batch-1 path)
+    system = _common_prefix(*(exact.encode([p])["input_ids"][0].tolist() for p in (QUESTION, OTHER)))
+    other = len(exact.encode([OTHER])["input_ids"][0])
+    question = len(exact.encode([QUESTION])["input_ids"][0])
+    # the chat template's system part once, then the four tails (left-padded to the longest); then one prompt
+    # three times: all but its last token once on the batch-1 path (which reuses the system part kept from the
+    # call before), then one token per row
+    assert system >= MIN_SHARED
+    assert fed == [(1, system), (4, question - system), (1, other - 1 - system), (3, 1)]
     question, other = ids(reference.generate_one(QUESTION, P16)), ids(reference.generate_one(OTHER, P16))
     assert [ids(g) for g in mixed] == [question, other, question, question]
     assert [ids(g) for g in same] == [other] * 3

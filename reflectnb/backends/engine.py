@@ -129,11 +129,19 @@ class KVCache:
     def capacity(self) -> int:
         return self.k.shape[3]
 
-    def take_rows(self, index: torch.Tensor) -> KVCache:
-        """A new cache whose row ``i`` is a copy of this cache's row ``index[i]`` (identical prompts prefilled once)."""
+    def take_rows(self, index: torch.Tensor, capacity: int | None = None) -> KVCache:
+        """A new cache whose row ``i`` is a copy of this cache's row ``index[i]``, ``capacity`` columns (default: as
+        many as this one; at least ``length``). For a prompt prefix prefilled once for a whole batch."""
+        capacity = self.capacity if capacity is None else max(capacity, self.length)
         out = KVCache.__new__(KVCache)
-        out.k, out.v = self.k[:, index], self.v[:, index]  # advanced indexing copies
-        out.valid, out.positions = self.valid[index], self.positions[index]
+        out.k, out.v = self.k[:, index, :, :capacity], self.v[:, index, :, :capacity]  # advanced indexing copies
+        if out.k.shape[3] < capacity:  # room beyond this cache's own
+            grow = (*out.k.shape[:3], capacity - out.k.shape[3], out.k.shape[4])
+            out.k = torch.cat([out.k, out.k.new_empty(grow)], 3)
+            out.v = torch.cat([out.v, out.v.new_empty(grow)], 3)
+        out.valid = torch.zeros(len(index), capacity, dtype=torch.bool)
+        out.valid[:, :self.length] = self.valid[index, :self.length]
+        out.positions = self.positions[index]
         out.length, out.all_valid = self.length, self.all_valid
         out.ids = [list(self.ids[int(i)]) for i in index]
         return out

@@ -60,6 +60,9 @@ def warpers(temperature: float, top_k: int | None, top_p: float) -> list:
     return out
 
 
+MIN_SHARED = 16  # prompt tokens all rows of a batch share, from which they are prefilled once (``_prefill_shared``)
+
+
 class FastGenerator:
     """Runs batched generations on one :class:`FastLlama`; see the module docstring."""
 
@@ -128,15 +131,9 @@ class FastGenerator:
         b, t = input_ids.shape
         need = t + max_new
         if b > 1:
-            # identical prompts (a debate's first round, self-consistency samples, a tree node's children):
-            # prefill each distinct one once, then copy its cache rows; a lone distinct prompt takes the batch-1
-            # path, so it also reuses the previous call's prefix
-            distinct, inverse = torch.unique(torch.cat([input_ids, mask.to(input_ids.dtype)], 1), dim=0,
-                                             return_inverse=True)
-            if distinct.shape[0] < b:
-                first = torch.stack([(inverse == u).nonzero()[0, 0] for u in range(distinct.shape[0])])
-                cache, logits = self._prefill(input_ids[first], mask[first], max_new)
-                return cache.take_rows(inverse), logits[inverse]
+            shared = self._prefill_shared(input_ids, mask, max_new)
+            if shared is not None:
+                return shared
         if b != 1 or not self.reuse_prefix:
             self._cache = None
             cache = self.engine.new_cache(b, need)
@@ -147,6 +144,35 @@ class FastGenerator:
         logits = self.engine.prefill(cache, input_ids[:, reused:], mask[:, reused:])
         self._cache = cache
         return cache, logits
+
+    def _prefill_shared(self, input_ids: torch.Tensor, mask: torch.Tensor, max_new: int):
+        """Prefill the prompt tokens all rows share once, then only each row's own tail; ``None`` if too few shared.
+
+        Why: a batch's prompts often begin alike (the system prompt and a
+        method's instructions in an evaluation, identical prompts in a debate's
+        first round, self-consistency samples or a tree node's children), and
+        prefill, not decoding, is most of such a batch's time. The shared part
+        goes through the batch-1 path (so it also reuses the previous call's
+        prefix), its cache rows are copied to every row, and the tails follow,
+        left-padded among themselves: the padding sits between the shared part
+        and a row's tail, masked like any padding, positions counted per row.
+        """
+        rows = [ids[m.bool()].tolist() for ids, m in zip(input_ids, mask)]
+        shortest = min(len(r) for r in rows)
+        shared = min(_common_prefix(rows[0], r) for r in rows[1:])
+        shared = min(shared, shortest - 1)  # every row feeds at least one token: its logits start the loop
+        if shared < MIN_SHARED and shared < shortest - 1:
+            return None
+        width = max(len(r) for r in rows) - shared
+        prefix = torch.tensor([rows[0][:shared]])
+        cache, _ = self._prefill(prefix, torch.ones_like(prefix), width + max_new)
+        cache = cache.take_rows(torch.zeros(len(rows), dtype=torch.long), shared + width + max_new)
+        tails = torch.full((len(rows), width), self.pad_id, dtype=torch.long)
+        tail_mask = torch.zeros(len(rows), width, dtype=torch.long)
+        for i, row in enumerate(rows):
+            tails[i, width - len(row) + shared:] = torch.tensor(row[shared:])
+            tail_mask[i, width - len(row) + shared:] = 1
+        return cache, self.engine.prefill(cache, tails, tail_mask)
 
     def _reusable(self, prompt: list[int], need: int) -> tuple[KVCache, int]:
         """A batch-1 cache holding the longest reusable prefix of ``prompt``, and its length."""
