@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import time
 
 import pytest
 
@@ -37,7 +39,7 @@ def test_a_cached_checkpoint_is_complete_and_loads(smol_path):
 
 
 @pytest.mark.model
-def test_a_damaged_cache_is_rebuilt_and_a_crash_mid_conversion_leaves_nothing_trusted(
+def test_a_damaged_cache_is_rebuilt_a_crash_leaves_nothing_trusted_and_old_conversions_go(
         smol_path, monkeypatch, tmp_path):
     monkeypatch.setenv("REFLECTNB_CACHE", str(tmp_path))
     target = embedded.checkpoint_dir()
@@ -65,8 +67,17 @@ def test_a_damaged_cache_is_rebuilt_and_a_crash_mid_conversion_leaves_nothing_tr
 
     monkeypatch.undo()
     monkeypatch.setenv("REFLECTNB_CACHE", str(tmp_path))
+    older = [target.parent / f"{embedded.MODEL_NAME}-{name}" for name in ("old1", "old2", "old3")]
+    for age, folder in enumerate(older, start=1):  # conversions from earlier installs, last used 1-3 days ago
+        folder.mkdir()
+        os.utime(folder, (time.time() - age * 86400,) * 2)
     rebuilt = embedded.ensure_converted(progress=False)
     assert rebuilt == target and embedded.is_valid_checkpoint(rebuilt)
+    assert [f.exists() for f in older] == [True, False, False]  # the new one and the most recently used other
+
+    os.utime(target, (time.time() - 86400,) * 2)
+    assert embedded.ensure_converted(progress=False) == target
+    assert target.stat().st_mtime > time.time() - 60  # a use marks it as recent
 
 
 def test_an_unknown_model_name_lists_the_known_names():

