@@ -6,7 +6,7 @@ machines drift):
 * tokens/s of ``LocalBackend.generate`` (streaming + logprob + entropy per token)
   divided by tokens/s of plain ``model.generate``, at batch 1 and batch 8
   (goal >= 0.95);
-* cold load of the embedded model from the converted cache (goal < 3 s);
+* cold load of the embedded model from the converted cache, median of 5 fresh interpreters (goal < 3 s);
 * first conversion time of the GGUF (into a temporary cache);
 * ``%load_ext reflectnb`` time in a fresh IPython process (goal < 1 s).
 
@@ -71,11 +71,15 @@ def throughput_ratio(backend, batch: int, tokens: int, repeats: int) -> dict:
             "reflectnb_tokens_per_s": tps_ours, "ratio": tps_ours / tps_plain}
 
 
-def cold_load_seconds() -> float:
+def cold_load_seconds(runs: int = 5) -> float:
+    """Median over ``runs`` fresh interpreters (one start is too noisy on a shared machine)."""
     code = ("import time; t=time.perf_counter(); from reflectnb.backends import load_model; "
             "load_model('smollm2-135m'); print(time.perf_counter()-t)")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    return float(out.stdout.strip().splitlines()[-1])
+    times = []
+    for _ in range(runs):
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+        times.append(float(out.stdout.strip().splitlines()[-1]))
+    return statistics.median(times)
 
 
 def load_ext_seconds() -> float:

@@ -139,9 +139,10 @@ def _embedded(name: str, dtype: str | None = None, engine: str | None = None) ->
     from reflectnb.backends.embedded import ensure_converted
     from reflectnb.backends.local import LocalBackend
 
-    # The converted checkpoint always has a complete tokenizer.json: skip AutoTokenizer's lookup.
+    # The converted checkpoint always has a complete tokenizer.json: skip AutoTokenizer's lookup. Its
+    # safetensors feed the fast engine directly; the transformers model loads on first use (lazy_model).
     return LocalBackend.from_pretrained(str(ensure_converted()), name=name, dtype=dtype, fast_tokenizer=True,
-                                        engine=engine, repetition_default=True)
+                                        engine=engine, repetition_default=True, lazy_model=True)
 
 
 def _hf(name: str, dtype: str | None = None, engine: str | None = None) -> Backend:

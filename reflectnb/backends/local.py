@@ -17,7 +17,10 @@ the previous prompt's common prefix reused. It keeps the user's processors,
 transformers' warpers, streaming, stop strings, seeds and Ctrl-C; greedy output
 agrees with fp32 ``generate`` up to bf16 rounding (docs/engine.md has the
 figures). ``backend.model`` stays the transformers model either way: the
-controllers (budget forcing, PSR, SRGen …) decode with it.
+controllers (budget forcing, PSR, SRGen …) decode with it. The embedded model
+on the fast engine builds the engine from its safetensors (``checkpoint.py``)
+and loads that transformers model on first use of ``backend.model``, which
+takes its modeling code (~1.5 s of imports) off ``load_model``.
 
 Repetition stop: a row whose text falls into a loop (``repetition.py``) stops
 with ``finish_reason == "repetition"``; on by default for the embedded model.
@@ -27,9 +30,12 @@ Non-goals: decode loops that change hidden states (SRGen lives in ``decoding/``)
 
 from __future__ import annotations
 
+import threading
 import time
+from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import torch
 
@@ -65,21 +71,45 @@ def load_pretrained(path: str, device: str | None = None, dtype: Any = None, fas
     ``PreTrainedTokenizerFast`` (0.6 s faster than ``AutoTokenizer``'s class
     lookup); use it only for checkpoints known to ship a complete ``tokenizer.json``.
     """
-    from transformers import (
-        AutoModelForCausalLM,
-        AutoTokenizer,
-        PreTrainedTokenizerFast,
-    )
+    local_only = _local_only(path)
+    return load_tokenizer(path, fast_tokenizer, local_only), load_transformers_model(path, device, dtype, local_only)
 
-    device, dtype = pick_device_dtype(device, dtype)
+
+def load_tokenizer(path: str, fast_tokenizer: bool = False, local_only: bool | None = None):
+    """The tokenizer half of :func:`load_pretrained`."""
+    import transformers
+
+    # Name only the class used: ``transformers.AutoTokenizer`` imports all of ``transformers.models`` (~0.3 s).
+    tokenizer_class = transformers.PreTrainedTokenizerFast if fast_tokenizer else transformers.AutoTokenizer
+    local_only = _local_only(path) if local_only is None else local_only
+    with _not_found(path, local_only):
+        return tokenizer_class.from_pretrained(path, local_files_only=local_only)
+
+
+def load_transformers_model(path: str, device: str | None = None, dtype: Any = None,
+                            local_only: bool | None = None):
+    """The model half of :func:`load_pretrained`: the transformers model, on ``device``, in eval mode."""
+    from transformers import AutoModelForCausalLM
     from transformers.utils import logging as hf_logging
 
+    device, dtype = pick_device_dtype(device, dtype)
     hf_logging.disable_progress_bar()  # no per-load "Loading weights" bar in notebooks
-    local_only = Path(path).exists() or _offline() or _only_in_cache(path)
-    try:
-        tokenizer_class = PreTrainedTokenizerFast if fast_tokenizer else AutoTokenizer
-        tokenizer = tokenizer_class.from_pretrained(path, local_files_only=local_only)
+    local_only = _local_only(path) if local_only is None else local_only
+    with _not_found(path, local_only):
         model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype, local_files_only=local_only)
+    return model.to(device).eval()
+
+
+def _local_only(path: str) -> bool:
+    """Load without asking the hub: a local folder, offline mode, or a hub id already cached."""
+    return Path(path).exists() or _offline() or _only_in_cache(path)
+
+
+@contextmanager
+def _not_found(path: str, local_only: bool):
+    """Turns a failed load into :class:`ModelNotFoundError` that says where it looked."""
+    try:
+        yield
     except (OSError, ValueError) as exc:
         first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ModelNotFoundError(
@@ -87,7 +117,23 @@ def load_pretrained(path: str, device: str | None = None, dtype: Any = None, fas
             f"cache{' (offline mode)' if local_only else ''}. Give a local path, e.g. 'hf:/path/to/model'. "
             f"({first_line})"
         ) from None
-    return tokenizer, model.to(device).eval()
+
+
+def checkpoint_weights(path: str, device: str | None, dtype: Any, engine: str | None):
+    """The fast engine's weights read straight from ``path`` (``checkpoint.py``), when the model may load later.
+
+    ``None`` (load the transformers model now) unless the model would be the fp32
+    CPU one, the engine is the fast one and the folder is one ``checkpoint.py`` reads.
+    """
+    import os
+
+    device, dtype = pick_device_dtype(device, dtype)
+    chosen = engine or os.environ.get("REFLECTNB_ENGINE", "").strip() or "fast"
+    if device != "cpu" or dtype != torch.float32 or chosen != "fast":
+        return None
+    from reflectnb.backends.checkpoint import open_checkpoint
+
+    return open_checkpoint(path)
 
 
 def _only_in_cache(path: str) -> bool:
@@ -187,6 +233,11 @@ class LocalBackend(Backend):
     Parameters
     ----------
     model, tokenizer : a loaded ``PreTrainedModel`` and its tokenizer.
+    model_loader : callable, optional
+        Loads the transformers model on first use of ``backend.model``; ``model`` is
+        then a stand-in holding the weights the fast engine copies
+        (``checkpoint.CheckpointModel``). Cold load skips transformers' modeling
+        code this way (``load_model("smollm2-135m")`` does it).
     name : str
         The registry name shown in traces.
     reflection_ids : iterable of int, optional
@@ -209,8 +260,10 @@ class LocalBackend(Backend):
     has_logprobs = True
 
     def __init__(self, model, tokenizer, name: str = "local", reflection_ids=(), engine: str = "transformers",
-                 engine_dtype: torch.dtype | None = None, repetition_default: bool = False):
-        self.model = model
+                 engine_dtype: torch.dtype | None = None, repetition_default: bool = False,
+                 model_loader: Callable[[], Any] | None = None):
+        self._model, self._model_loader = model, model_loader
+        self._model_lock = threading.Lock()
         self.tokenizer = tokenizer
         self.name = name
         self.reflection_ids = frozenset(int(i) for i in reflection_ids)
@@ -220,30 +273,58 @@ class LocalBackend(Backend):
             self.tokenizer.pad_token = self.tokenizer.eos_token
         self.engine = check_engine(engine)
         self.fast = self._fast_generator(engine_dtype) if engine == "fast" else None
+        if self.fast is None:
+            self._load_model()  # the transformers engine decodes with the model itself: load it now
+
+    @property
+    def model(self):
+        """The transformers model (loaded here on first use when the backend was built with ``model_loader``)."""
+        self._load_model()
+        return self._model
+
+    def _load_model(self) -> None:
+        if self._model_loader is not None:
+            with self._model_lock:  # two threads asking at once load it once
+                if self._model_loader is not None:
+                    self._model, self._model_loader = self._model_loader(), None
+
+    @property
+    def model_loaded(self) -> bool:
+        """Whether ``backend.model`` is the transformers model already (no load on first use)."""
+        return self._model_loader is None
 
     def _fast_generator(self, dtype: torch.dtype | None):
         from reflectnb.backends.engine import FastLlama
         from reflectnb.backends.engine_loop import FastGenerator
 
-        engine = FastLlama(self.model, fast_dtype(dtype))
-        return FastGenerator(engine, self.tokenizer.pad_token_id, stop_ids(self.model, self.tokenizer))
+        engine = FastLlama(self._model, fast_dtype(dtype))
+        return FastGenerator(engine, self.tokenizer.pad_token_id, stop_ids(self._model, self.tokenizer))
 
     @classmethod
     def from_pretrained(cls, path: str, name: str | None = None, device=None, dtype=None,
                         fast_tokenizer: bool = False, engine: str | None = None,
-                        repetition_default: bool = False) -> "LocalBackend":
+                        repetition_default: bool = False, lazy_model: bool = False) -> "LocalBackend":
         """Load ``path``. The model loads in ``dtype`` (default fp32 on a CPU); the fast
-        engine computes in ``dtype`` when one is given, else in ``engine.default_dtype``."""
+        engine computes in ``dtype`` when one is given, else in ``engine.default_dtype``.
+
+        ``lazy_model=True``: when the fast engine runs the fp32 CPU model and
+        ``checkpoint.py`` reads the folder, the engine copies its weights from the
+        safetensors and the transformers model loads on first use of ``backend.model``."""
         engine = check_engine(engine) if engine is not None else None
-        tokenizer, model = load_pretrained(path, device, dtype, fast_tokenizer)
+        weights = checkpoint_weights(path, device, dtype, engine) if lazy_model else None
+        if weights is None:
+            (tokenizer, model), loader = load_pretrained(path, device, dtype, fast_tokenizer), None
+        else:
+            tokenizer, model = load_tokenizer(path, fast_tokenizer), weights
+            loader = partial(load_transformers_model, path, device, dtype)
         engine_dtype = next(model.parameters()).dtype if dtype is not None else None
         return cls(model, tokenizer, name=name or f"hf:{path}", reflection_ids=default_reflection_ids(tokenizer),
                    engine=engine or default_engine(model, device), engine_dtype=engine_dtype,
-                   repetition_default=repetition_default)
+                   repetition_default=repetition_default, model_loader=loader)
 
     @property
     def device(self) -> torch.device:
-        return next(self.model.parameters()).device
+        return next(self._model.parameters()).device
 
     @property
     def dtype(self) -> str:
@@ -276,7 +357,7 @@ class LocalBackend(Backend):
         self.check_params(params)
         inputs = self.encode(prompts)
         recorder = ScoreRecorder(params.logits_processors, params.top_logprobs)
-        streamer = TokenStreamer(self.tokenizer, recorder, len(prompts), stop_ids(self.model, self.tokenizer),
+        streamer = TokenStreamer(self.tokenizer, recorder, len(prompts), stop_ids(self._model, self.tokenizer),
                                  on_token, self.reflection_ids)
         stops = RowStops(streamer, params.stop, resolve_repetition(params.repetition_stop, self.repetition_default))
         start = time.perf_counter()
