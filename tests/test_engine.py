@@ -105,6 +105,33 @@ def test_a_batch_prefills_its_shared_prompt_prefix_once_and_decodes_each_row_as_
     assert [ids(g) for g in same] == [other] * 3
 
 
+def test_rows_that_finish_leave_the_batch_and_the_rest_decode_as_they_would_alone(exact, reference):
+    engine, stop = exact.fast.engine, exact.tokenizer.eos_token_id
+    step, sizes, first = engine.step, [], []
+
+    def spy(cache, tokens, threads=None):
+        sizes.append(tokens.shape[0])
+        return step(cache, tokens, threads=threads)
+
+    def end_rows_1_to_3(input_ids, scores):  # from the third new token on, rows 1-3 can only stop
+        first.append(first[0] if first else input_ids.shape[1])
+        if input_ids.shape[1] - first[0] >= 2:
+            scores = scores.clone()
+            scores[1:, :] = float("-inf")
+            scores[1:, stop] = 0.0
+        return scores
+
+    engine.step = spy
+    try:
+        rows = exact.generate([QUESTION] * 4, GenerationParams(max_new_tokens=16, repetition_stop=False,
+                                                               logits_processors=(end_rows_1_to_3,)))
+    finally:
+        del engine.step
+    alone = ids(reference.generate_one(QUESTION, P16))
+    assert ids(rows[0]) == alone and [ids(r) for r in rows[1:]] == [alone[:2]] * 3
+    assert sizes == [4, 4] + [1] * 13  # after two steps of four rows, one row: the cache dropped the other three
+
+
 def test_processors_see_the_real_tokens_so_far_under_left_padding(exact):
     seen = []
 

@@ -368,6 +368,12 @@ class ThreadChooser:
             self.choice = min(self.options, key=lambda t: sorted(self.samples[t])[len(self.samples[t]) // 2])
 
 
+def batch_class(rows: int) -> int:
+    """Batches that share one thread-count measurement: 1 row (reads weights), up to 8 (1-row tiles), more (2-row
+    tiles). Why not one per size: a batch shrinks as its rows finish, and each new size would be probed anew."""
+    return 1 if rows == 1 else 8 if rows <= 8 else 32
+
+
 def _weights(weight, int8: bool) -> tuple:
     """An ``engine.Weight``'s matrix and scales as the C step reads them (int8 with scales, or bf16 and none)."""
     return (weight.q, weight.scale) if int8 else (weight.dense, None)
@@ -393,7 +399,7 @@ class Decoder:
         self.int8 = int8
         self.head = _weights(engine.head, int8)
         self._keep = (engine.layers, engine.head)  # the pointers above stay valid while these live
-        self._choosers: dict[tuple[int, int], ThreadChooser] = {}  # per (batch, most threads)
+        self._choosers: dict[tuple[int, int], ThreadChooser] = {}  # per (batch_class(batch), most threads)
         self._last: ThreadChooser | None = None  # the chooser of the last step (``preferred``)
         self.fixed_threads: int | None = None  # set to skip the measuring (tests, benchmarks)
 
@@ -419,7 +425,7 @@ class Decoder:
         e = self.engine
         m, cap = x.shape[0], cache.capacity
         most = max(1, most or torch.get_num_threads())
-        chooser = self._last = self._choosers.setdefault((m, most), ThreadChooser(most))
+        chooser = self._last = self._choosers.setdefault((batch_class(m), most), ThreadChooser(most))
         threads = self.fixed_threads or chooser.next()
         buf = self._scratch(m, cap, most)
         dims = torch.tensor([len(e.layers), self.hidden, e.n_heads, e.kv_heads, e.head_dim, self.inter, self.vocab,
@@ -447,7 +453,7 @@ class Decoder:
 
     def threads(self, batch: int = 1) -> int | None:
         """The thread count chosen for ``batch`` rows so far (``None`` while still probing)."""
-        chooser = self._choosers.get((batch, max(1, torch.get_num_threads())))
+        chooser = self._choosers.get((batch_class(batch), max(1, torch.get_num_threads())))
         return chooser.choice if chooser is not None else None
 
 
