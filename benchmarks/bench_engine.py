@@ -10,7 +10,8 @@ Same chat prompt, greedy, ``--tokens`` new tokens (64):
   engine's aggregate tokens/s at batch 16;
 * llama.cpp (``llama-cpp-python``) on the same GGUF and prompt, in the same
   interleaved rounds, when it is installed (goals: fast batch 1 >= 0.75x its
-  rate, batch 16 aggregate >= 3x);
+  rate, batch 16 aggregate >= 3x; in the batch-16 runs every row writes all
+  ``--tokens`` tokens, stop ids banned, so the batch stays whole);
 * what the loops cost: building them from source (a fresh cache folder) and
   preparing each engine's weights; the thread count the C step chose;
 * ratios to the baseline (goal: fast batch 1 >= 4x);
@@ -31,8 +32,10 @@ import os
 import statistics
 import tempfile
 import time
+from dataclasses import replace
 
 import torch
+from no_stop import NoStop
 from report import Goal, write_result
 
 from reflectnb.backends import load_model
@@ -132,8 +135,11 @@ def plain_generate(model, inputs, tokens: int, pad_id: int):
     return run
 
 
-def backend_generate(backend, prompts, tokens: int):
+def backend_generate(backend, prompts, tokens: int, fixed: bool = False):
+    """``fixed``: every row writes ``tokens`` tokens (stop ids banned), so a batch stays whole to the end."""
     params = GenerationParams(max_new_tokens=tokens, repetition_stop=False)
+    if fixed:
+        params = replace(params, logits_processors=(NoStop(set(backend.fast.stop_ids.tolist())),))
 
     def run() -> int:
         return sum(g.completion_tokens for g in backend.generate(prompts, params, on_token=lambda e: None))
@@ -224,8 +230,8 @@ def main() -> None:
         "backend_fast_int8_b1": backend_generate(engines["int8"], [PROMPT], n),
     }, r)
     rates.update(interleaved({
-        f"backend_fast_bf16_b{args.batch}_aggregate": backend_generate(engines["bf16"], batch, n),
-        f"backend_fast_int8_b{args.batch}_aggregate": backend_generate(engines["int8"], batch, n),
+        f"backend_fast_bf16_b{args.batch}_aggregate": backend_generate(engines["bf16"], batch, n, fixed=True),
+        f"backend_fast_int8_b{args.batch}_aggregate": backend_generate(engines["int8"], batch, n, fixed=True),
     }, r))
     for name, rate in rates.items():
         print(f"  {name}: {rate:.1f} tok/s")

@@ -23,12 +23,12 @@ from dataclasses import replace
 from pathlib import Path
 
 from engine_clock import EngineClock
+from no_stop import NoStop
 from report import Goal, write_result
 
 from reflectnb import strategies
 from reflectnb.api import traced_run
 from reflectnb.backends import Backend, load_model
-from reflectnb.backends.local import stop_ids
 from reflectnb.backends.params import params_for
 
 
@@ -52,22 +52,10 @@ class Timed(Backend):
             self.calls += 1
 
 
-class NoStop:
-    """Logits processor: the stop ids never win, so every agent writes ``max_new_tokens`` tokens both ways."""
-
-    def __init__(self, ids: set[int]):
-        self.ids = sorted(ids)
-
-    def __call__(self, input_ids, scores):
-        scores = scores.clone()  # not in place: the scores may be an inference tensor
-        scores[:, self.ids] = float("-inf")
-        return scores
-
-
 def debate_round(backend: Backend, batch: bool, tokens: int) -> float:
     timed = Timed(backend, batch)
     params = params_for(backend, max_tokens=tokens)
-    params = replace(params, logits_processors=(NoStop(stop_ids(backend.model, backend.tokenizer)),),
+    params = replace(params, logits_processors=(NoStop(set(backend.fast.stop_ids.tolist())),),
                      repetition_stop=False)
     start = time.perf_counter()
     strategies.debate_du(strategies.RunContext(timed, params=params), "Is 91 a prime number? Explain briefly.",
