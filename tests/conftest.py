@@ -4,6 +4,8 @@ The converted checkpoint lives in the user cache (``REFLECTNB_CACHE`` or
 ``~/.cache/reflectnb``), so it is converted once per machine, not per run.
 Hub access is switched off: nothing in the tests may reach the network.
 A test that uses the embedded model without ``@pytest.mark.model`` fails (``model_guard.py``).
+``bash scripts/dev.sh test`` runs the suite on two pytest-xdist workers (``--dist loadfile``): each file stays
+on one worker, and the browser tests and the docs tests together on one, in order (``pytest_xdist_make_scheduler``).
 """
 
 from __future__ import annotations
@@ -18,6 +20,27 @@ from model_guard import pytest_configure, pytest_runtest_call, pytest_runtest_se
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+# How the two xdist workers share the tests (``--dist loadfile``): each file stays on one worker, so its module
+# fixtures (a server, the greedy references) are made once, and the browser tests and the docs tests are one unit,
+# run in collection order on one worker, because they share one JupyterLab and one Chromium and the docs tests
+# build the site from what the browser tests left in build/docs-from-tests/ (after them, not beside them).
+# (A custom scheduler, since ``xdist_group`` marks do not reach xdist 3.8's ``loadgroup`` under pytest 9.2.)
+SERIAL_UNIT = ("tests/browser/", "tests/test_docs.py")
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log):
+    if config.getvalue("dist") != "loadfile":
+        return None
+    from xdist.scheduler import LoadFileScheduling
+
+    class FilesWithBrowserThenDocs(LoadFileScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return "browser-then-docs" if nodeid.startswith(SERIAL_UNIT) else super()._split_scope(nodeid)
+
+    return FilesWithBrowserThenDocs(config, log)
 
 
 @pytest.fixture(scope="session")

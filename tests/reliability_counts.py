@@ -12,6 +12,7 @@ test replaces its part instead of adding to it, so the numbers always describe o
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 from pathlib import Path
@@ -29,6 +30,13 @@ def record(area: str, part: str = "all", **counts) -> Path:
     """
     FOLDER.mkdir(parents=True, exist_ok=True)
     path = FOLDER / f"{area}.json"
+    # Tests on two xdist workers may feed one area at once: the lock keeps one's part from replacing the other's.
+    with open(FOLDER / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        return _merge(path, part, counts)
+
+
+def _merge(path: Path, part: str, counts: dict) -> Path:
     try:
         parts = json.loads(path.read_text()).get("parts", {})
     except (OSError, ValueError):
