@@ -189,13 +189,8 @@ class FastGenerator:
         if old.capacity >= need:
             old.truncate(shared)
             return old, shared
-        cache = self.engine.new_cache(1, capacity)
-        cache.k[:, :, :, :shared] = old.k[:, :, :, :shared]
-        cache.v[:, :, :, :shared] = old.v[:, :, :, :shared]
-        cache.valid[:, :shared] = old.valid[:, :shared]
-        cache.ids = [old.ids[0][:shared]]
-        cache.truncate(shared)
-        return cache, shared
+        old.truncate(shared)
+        return old.take_rows(torch.zeros(1, dtype=torch.long), capacity), shared  # a copy with room to grow
 
     def _count(self, prompt_tokens: int, reused: int) -> None:
         s = self.stats

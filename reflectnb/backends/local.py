@@ -125,10 +125,8 @@ def checkpoint_weights(path: str, device: str | None, dtype: Any, engine: str | 
     ``None`` (load the transformers model now) unless the model would be the fp32
     CPU one, the engine is the fast one and the folder is one ``checkpoint.py`` reads.
     """
-    import os
-
     device, dtype = pick_device_dtype(device, dtype)
-    chosen = engine or os.environ.get("REFLECTNB_ENGINE", "").strip() or "fast"
+    chosen = engine or _engine_from_env() or "fast"
     if device != "cpu" or dtype != torch.float32 or chosen != "fast":
         return None
     from reflectnb.backends.checkpoint import open_checkpoint
@@ -178,15 +176,21 @@ def default_engine(model, device: str | None = None) -> str:
 
     ``REFLECTNB_ENGINE`` overrides the choice.
     """
-    import os
-
     from reflectnb.backends.engine import supports
 
-    chosen = os.environ.get("REFLECTNB_ENGINE", "").strip()
+    chosen = _engine_from_env()
     if chosen:
-        return check_engine(chosen)
+        return chosen
     device = device or str(next(model.parameters()).device)
     return "fast" if device.startswith("cpu") and supports(model) is None else "transformers"
+
+
+def _engine_from_env() -> str | None:
+    """``REFLECTNB_ENGINE``'s engine (checked), or ``None`` when it is not set."""
+    import os
+
+    chosen = os.environ.get("REFLECTNB_ENGINE", "").strip()
+    return check_engine(chosen) if chosen else None
 
 
 def check_engine(engine: str) -> str:
