@@ -48,6 +48,7 @@ BENCHMARKS = {
     "stop": ("bench_stop.py", []),
     "browse": ("bench_browse.py", []),
     "browser_runs": ("bench_browser_runs.py", []),
+    "notebooks": ("bench_notebooks.py", []),
 }
 DOCS_PAGE = HERE.parent / "docs" / "benchmarks.md"
 MARK_BEGIN, MARK_END = "<!-- benchmarks:begin -->", "<!-- benchmarks:end -->"

@@ -6,18 +6,20 @@ import time
 
 
 class EngineClock:
-    """Seconds the fast engine spends in prefill and in decode steps (wraps the instance's two methods).
+    """Seconds the fast engine spends in prefill and in decode steps, and how many decode steps it ran.
 
     Why: prompt tokens cost the same whether calls are batched or not (prefill is
     already a large matrix product at batch 1), so the time in prefill bounds
     what batching can gain: ``ratio <= T(one at a time) / prefill(batched)``
     even if batched decoding were free. bench_eval and bench_loops report that
-    bound beside their batching ratios. ``close()`` removes the wrappers.
+    bound beside their batching ratios; the step count tells rows waiting on a
+    batch's longest row from a step's cost. ``close()`` removes the wrappers.
     """
 
     def __init__(self, backend):
         self.engine = getattr(getattr(backend, "fast", None), "engine", None)
         self.seconds = {"prefill": 0.0, "step": 0.0}
+        self.steps = 0
         if self.engine is not None:
             for name in self.seconds:
                 setattr(self.engine, name, self._timed(name, getattr(self.engine, name)))
@@ -25,6 +27,7 @@ class EngineClock:
     def _timed(self, name, fn):
         def timed(*args, **kwargs):
             began = time.perf_counter()
+            self.steps += name == "step"
             try:
                 return fn(*args, **kwargs)
             finally:
@@ -32,7 +35,8 @@ class EngineClock:
         return timed
 
     def take(self) -> dict:
-        out, self.seconds = self.seconds, {"prefill": 0.0, "step": 0.0}
+        out, self.seconds = {**self.seconds, "steps": self.steps}, {"prefill": 0.0, "step": 0.0}
+        self.steps = 0
         return out
 
     def close(self) -> None:

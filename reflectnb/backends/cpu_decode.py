@@ -134,9 +134,10 @@ static void dot_rows(const uint16_t *xb, const uint16_t *w, float *y, long n, lo
     }
 }
 
-/* Weight rows per tile: up to 8 activation rows one weight row streams best from memory; above, two rows (with
-   software prefetch) re-use each activation load (measured on this machine: docs/engine.md, round 4). */
-static inline long tile_rows(long m) { return m > 8 ? 2 : 1; }
+/* Weight rows per tile: up to 4 activation rows one weight row streams best from memory; above, two rows (with
+   software prefetch) re-use each activation load: at 8 rows 1.33x faster than one, at 5 even, at 4 0.75x
+   (measured on this machine, the same bits either way: docs/engine.md, round 5). */
+static inline long tile_rows(long m) { return m > 4 ? 2 : 1; }
 
 /* Round n fp32 values to bf16 (round to nearest even, as .to(torch.bfloat16)). */
 static void round_bf16(const float *x, uint16_t *out, long n) {
