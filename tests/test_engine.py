@@ -89,20 +89,59 @@ def test_a_batch_prefills_its_shared_prompt_prefix_once_and_decodes_each_row_as_
     exact.fast.forget()
     try:
         mixed = exact.generate([QUESTION, OTHER, QUESTION, QUESTION], P16)
+        exact.fast.forget()
         same = exact.generate([OTHER] * 3, P16)
     finally:
         del engine.prefill
     system = _common_prefix(*(exact.encode([p])["input_ids"][0].tolist() for p in (QUESTION, OTHER)))
     other = len(exact.encode([OTHER])["input_ids"][0])
     question = len(exact.encode([QUESTION])["input_ids"][0])
-    # the chat template's system part once, then the four tails (left-padded to the longest); then one prompt
-    # three times: all but its last token once on the batch-1 path (which reuses the system part kept from the
-    # call before), then one token per row
+    # the chat template's system part once, then the four tails (left-padded to the longest); then (nothing kept)
+    # one prompt three times: all but its last token once, then one token per row
     assert system >= MIN_SHARED
-    assert fed == [(1, system), (4, question - system), (1, other - 1 - system), (3, 1)]
+    assert fed == [(1, system), (4, question - system), (1, other - 1), (3, 1)]
     question, other = ids(reference.generate_one(QUESTION, P16)), ids(reference.generate_one(OTHER, P16))
     assert [ids(g) for g in mixed] == [question, other, question, question]
     assert [ids(g) for g in same] == [other] * 3
+
+
+def test_each_row_of_a_batch_continues_from_its_own_last_conversation(exact, reference):
+    """Round 2 of a batched loop: every row's prompt extends its round-1 conversation, whose cached keys and
+    values (decoded tokens included) are reused row by row, also for a row that left the batch early."""
+    engine, fed = exact.fast.engine, []
+    prefill = engine.prefill
+
+    def spy(cache, input_ids, mask=None):
+        fed.append(int(mask.sum()) if mask is not None else input_ids.numel())
+        return prefill(cache, input_ids, mask)
+
+    stop, seen = exact.tokenizer.eos_token_id, []
+
+    def end_rows_1_and_2(input_ids, scores):  # from the third new token on, rows 1 and 2 can only stop
+        seen.append(seen[0] if seen else input_ids.shape[1])
+        if input_ids.shape[1] - seen[0] >= 2:
+            scores = scores.clone()
+            scores[1:, :] = float("-inf")
+            scores[1:, stop] = 0.0
+        return scores
+
+    exact.fast.forget()
+    first = exact.generate([QUESTION, OTHER, OTHER], GenerationParams(max_new_tokens=16, repetition_stop=False,
+                                                                      logits_processors=(end_rows_1_and_2,)))
+    assert [g.finish_reason for g in first] == ["length", "stop", "stop"]  # rows 1 and 2 left the batch early
+    check = Message("user", "Check your answer.")
+    round2 = [[*p, Message("assistant", g.text), check] for p, g in zip((QUESTION, OTHER, OTHER), first)]
+    before = exact.fast.stats.row_reused_tokens
+    engine.prefill = spy
+    try:
+        again = exact.generate(round2, P16)
+    finally:
+        del engine.prefill
+    lengths = [len(exact.encode([p])["input_ids"][0]) for p in round2]
+    reused = exact.fast.stats.row_reused_tokens - before
+    assert reused > sum(len(exact.encode([p])["input_ids"][0]) for p in (QUESTION, OTHER, OTHER))
+    assert fed == [sum(lengths) - reused]  # one prefill of the tails only
+    assert [ids(g) for g in again] == [ids(reference.generate_one(p, P16)) for p in round2]
 
 
 def test_rows_that_finish_leave_the_batch_and_the_rest_decode_as_they_would_alone(exact, reference):

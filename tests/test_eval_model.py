@@ -41,6 +41,8 @@ def test_batched_and_unbatched_baseline_agree_on_greedy_answers(smol_backend):
 
 def test_a_schedule_method_biases_the_embedded_model_and_the_trace_records_it(smol_backend, trace_file):
     rows = [{"question": f"What is {a} + {b}?", "answer": str(a + b)} for a, b in [(2, 3), (10, 7)]]
+    # nothing kept from earlier tests' calls: reused bf16 keys (prefilled in another batch shape) may move a near-tie
+    smol_backend.fast.forget()
     result = compare(rows, ["baseline@constant(8)"], model=smol_backend, max_tokens=8, batch_size=2, progress=False)
     assert result.summary()["n"].tolist() == [2]
     from reflectnb.store import open_store

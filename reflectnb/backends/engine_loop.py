@@ -13,8 +13,12 @@ Contract (what ``LocalBackend`` relies on, the same as its transformers path)
   the prompt first, then one ``[batch]`` tensor per step.
 * A row finishes on an end-of-sequence id, when ``stopped(row)`` says so (stop
   strings, the repetition stop), or at ``max_new_tokens``.
-* Prefix reuse (batch 1): the last cache is kept; a new prompt that starts
-  with ids already in it feeds only the rest. ``stats`` counts what was reused.
+* Prefix reuse: the last batch-1 cache is kept; a new prompt that starts with
+  ids already in it feeds only the rest. A batch's rows are kept too (also
+  those that left it early): each row of the next batch starts from the kept
+  row sharing most of its prompt, when that feeds fewer tokens than
+  prefilling the batch's shared prefix once (``_prefill_rows``). ``stats``
+  counts what was reused.
 
 Non-goals: beams, hidden-state edits, speculative decoding.
 """
@@ -25,6 +29,7 @@ from collections.abc import Callable, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 
 from reflectnb.backends.engine import FastLlama, KVCache
@@ -34,12 +39,13 @@ MIN_CAPACITY = 2048  # batch-1 caches get room to grow, so the next round can re
 
 @dataclass
 class PrefixStats:
-    """Prompt tokens fed vs reused from the previous call's cache (batch 1)."""
+    """Prompt tokens fed vs reused from the previous call's cache (batch 1), and by batches from kept rows."""
 
     calls: int = 0
     prompt_tokens: int = 0
     reused_tokens: int = 0
     last_reused: int = 0
+    row_reused_tokens: int = 0  # batches: prompt tokens taken from rows kept from earlier batches
 
 
 def warpers(temperature: float, top_k: int | None, top_p: float) -> list:
@@ -73,6 +79,7 @@ class FastGenerator:
         self.reuse_prefix = reuse_prefix
         self.stats = PrefixStats()
         self._cache: KVCache | None = None
+        self._rows: list[tuple[KVCache, int]] = []  # the last batch's rows: (cache, row), see _prefill_rows
 
     def generate(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, max_new_tokens: int,
                  processors: Sequence[Callable], sample_warpers: Sequence[Callable] | None,
@@ -95,12 +102,18 @@ class FastGenerator:
             cache, logits = self._prefill(input_ids, attention_mask, max_new_tokens)
         put(input_ids)
         with torch_threads(1):
-            self._decode(buffer, t, cache, logits, max_new_tokens, processors, sample_warpers, put, stopped, threads)
+            kept = self._decode(buffer, t, cache, logits, max_new_tokens, processors, sample_warpers, put, stopped,
+                                threads)
+        if b > 1 and self.reuse_prefix:
+            self._rows = kept
 
     def _decode(self, buffer, t, cache, logits, max_new_tokens, processors, sample_warpers, put, stopped,
-                threads: int) -> None:
+                threads: int) -> list[tuple[KVCache, int]]:
+        """Decode into ``buffer``; returns every row's last cache as ``(cache, row)`` (rows that left the batch
+        early keep the cache they left)."""
         unfinished = torch.ones(buffer.shape[0], dtype=torch.bool)
         held = torch.arange(buffer.shape[0])  # the rows the cache holds (finished ones leave it, see _shrink)
+        last: dict[int, tuple[KVCache, int]] = {}  # a row that left the batch: the cache it left
         for i in range(max_new_tokens):
             ids = buffer[:, : t + i]
             scores = logits
@@ -116,10 +129,16 @@ class FastGenerator:
                     unfinished[row] = False
             if not bool(unfinished.any()) or i + 1 == max_new_tokens:
                 break
+            before, rows_before = cache, held
             cache, held = _shrink(cache, held, unfinished)
+            if cache is not before:
+                going = set(held.tolist())
+                last.update((row, (before, j)) for j, row in enumerate(rows_before.tolist()) if row not in going)
             logits = self.engine.step(cache, token[held], threads=threads)
             if len(held) < buffer.shape[0]:  # finished rows get zero scores (their tokens are replaced by padding)
                 logits = logits.new_zeros(buffer.shape[0], logits.shape[1]).index_copy_(0, held, logits)
+        last.update((row, (cache, j)) for j, row in enumerate(held.tolist()))
+        return [last[row] for row in sorted(last)]
 
     @staticmethod
     def _choose(ids, scores, sample_warpers) -> torch.Tensor:
@@ -135,6 +154,10 @@ class FastGenerator:
         b, t = input_ids.shape
         need = t + max_new
         if b > 1:
+            rows = [ids[m.bool()].tolist() for ids, m in zip(input_ids, mask)]
+            from_rows = self._prefill_rows(rows, max_new) if self.reuse_prefix else None
+            if from_rows is not None:
+                return from_rows
             shared = self._prefill_shared(input_ids, mask, max_new)
             if shared is not None:
                 return shared
@@ -162,10 +185,8 @@ class FastGenerator:
         and a row's tail, masked like any padding, positions counted per row.
         """
         rows = [ids[m.bool()].tolist() for ids, m in zip(input_ids, mask)]
-        shortest = min(len(r) for r in rows)
-        shared = min(_common_prefix(rows[0], r) for r in rows[1:])
-        shared = min(shared, shortest - 1)  # every row feeds at least one token: its logits start the loop
-        if shared < MIN_SHARED and shared < shortest - 1:
+        shared = _shared_length(rows)
+        if shared < MIN_SHARED and shared < min(len(r) for r in rows) - 1:
             return None
         width = max(len(r) for r in rows) - shared
         prefix = torch.tensor([rows[0][:shared]])
@@ -176,6 +197,52 @@ class FastGenerator:
         for i, row in enumerate(rows):
             tails[i, width - len(row) + shared:] = torch.tensor(row[shared:])
             tail_mask[i, width - len(row) + shared:] = 1
+        return cache, self.engine.prefill(cache, tails, tail_mask)
+
+    def _prefill_rows(self, rows: list[list[int]], max_new: int):
+        """Start each row from the kept row (of the last batch, or the batch-1 cache) sharing most of its prompt,
+        then prefill only the tails; ``None`` when prefilling the batch's shared prefix once feeds fewer tokens.
+
+        Why: in a loop run over a batch (an evaluation's items, a tree's nodes,
+        a debate's agents) each row's next prompt usually extends its own last
+        conversation, which the batch-1 reuse cannot see. The kept keys and
+        values are copied, compacted, into the columns just before the tails
+        (positions count a row's real tokens, so compacting changes nothing);
+        shorter reused parts get padding in front, masked like any padding.
+        """
+        pool = [(cache, j) for cache, j in self._rows]
+        if self._cache is not None:
+            pool.append((self._cache, 0))
+        if not pool:
+            return None
+        kept = [_kept_tokens(cache, j) for cache, j in pool]
+        picks = []
+        for row in rows:
+            lengths = [min(_common_prefix_np(ids, row), len(row) - 1) for ids, _ in kept]
+            best = max(range(len(kept)), key=lengths.__getitem__)
+            picks.append((best, lengths[best]))
+        b, reused = len(rows), max(n for _, n in picks)
+        width = max(len(row) - n for row, (_, n) in zip(rows, picks))
+        shared = _shared_length(rows)
+        held = _common_prefix(self._cache.ids[0], rows[0]) if self._cache is not None else 0
+        if reused == 0 or b * width >= max(shared - held, 0) + b * (max(len(r) for r in rows) - shared):
+            return None  # the shared prefix once (or a plain prefill) feeds no more tokens
+        cache = self.engine.new_cache(b, reused + width + max_new)
+        for i, (row, (best, n)) in enumerate(zip(rows, picks)):
+            source, j = pool[best]
+            columns = kept[best][1][:n]
+            cache.k[:, i, :, reused - n:reused] = source.k[:, j].index_select(2, columns)
+            cache.v[:, i, :, reused - n:reused] = source.v[:, j].index_select(2, columns)
+            cache.valid[i, reused - n:reused] = True
+            cache.positions[i] = n
+            cache.ids[i] = [self.pad_id] * (reused - n) + row[:n]
+        cache.length, cache.all_valid = reused, all(n == reused for _, n in picks)
+        self.stats.row_reused_tokens += sum(n for _, n in picks)
+        tails = torch.full((b, width), self.pad_id, dtype=torch.long)
+        tail_mask = torch.zeros(b, width, dtype=torch.long)
+        for i, (row, (_, n)) in enumerate(zip(rows, picks)):
+            tails[i, width - len(row) + n:] = torch.tensor(row[n:])
+            tail_mask[i, width - len(row) + n:] = 1
         return cache, self.engine.prefill(cache, tails, tail_mask)
 
     def _reusable(self, prompt: list[int], need: int) -> tuple[KVCache, int]:
@@ -200,8 +267,9 @@ class FastGenerator:
         s.last_reused = reused
 
     def forget(self) -> None:
-        """Drop the kept cache (the next call recomputes its whole prompt)."""
+        """Drop the kept caches (the next call recomputes its whole prompt)."""
         self._cache = None
+        self._rows = []
 
 
 def _shrink(cache: KVCache, held: torch.Tensor, unfinished: torch.Tensor) -> tuple[KVCache, torch.Tensor]:
@@ -237,6 +305,25 @@ def torch_threads(n: int):
         yield
     finally:
         torch.set_num_threads(before)
+
+
+def _shared_length(rows: list[list[int]]) -> int:
+    """Prompt tokens all ``rows`` begin with, leaving every row at least one of its own (its logits start the loop)."""
+    shared = min(_common_prefix(rows[0], r) for r in rows[1:])
+    return min(shared, min(len(r) for r in rows) - 1)
+
+
+def _kept_tokens(cache: KVCache, row: int) -> tuple[np.ndarray, torch.Tensor]:
+    """A kept row's real tokens (padding left out) and the cache columns holding them, in order."""
+    columns = cache.valid[row, :cache.length].nonzero().flatten()
+    return np.asarray(cache.ids[row], dtype=np.int64)[columns.numpy()], columns
+
+
+def _common_prefix_np(a: np.ndarray, b: list[int]) -> int:
+    """``_common_prefix`` for a long kept row (numpy compares the overlap at once)."""
+    n = min(len(a), len(b))
+    differ = np.flatnonzero(a[:n] != np.asarray(b[:n], dtype=np.int64))
+    return int(differ[0]) if len(differ) else n
 
 
 def _common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
