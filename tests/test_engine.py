@@ -132,11 +132,19 @@ def test_each_row_of_a_batch_continues_from_its_own_last_conversation(exact, ref
     check = Message("user", "Check your answer.")
     round2 = [[*p, Message("assistant", g.text), check] for p, g in zip((QUESTION, OTHER, OTHER), first)]
     before = exact.fast.stats.row_reused_tokens
-    engine.prefill = spy
+    new_cache = engine.new_cache
+
+    def poisoned(batch, capacity):  # a column never written stays NaN, and NaN reaches the logits if it is read
+        cache = new_cache(batch, capacity)
+        cache.k.fill_(float("nan"))
+        cache.v.fill_(float("nan"))
+        return cache
+
+    engine.prefill, engine.new_cache = spy, poisoned
     try:
         again = exact.generate(round2, P16)
     finally:
-        del engine.prefill
+        del engine.prefill, engine.new_cache
     lengths = [len(exact.encode([p])["input_ids"][0]) for p in round2]
     reused = exact.fast.stats.row_reused_tokens - before
     assert reused > sum(len(exact.encode([p])["input_ids"][0]) for p in (QUESTION, OTHER, OTHER))

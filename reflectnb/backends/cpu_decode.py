@@ -197,31 +197,103 @@ static void rope(float *v, const float *cos, const float *sin, long d) {
     }
 }
 
-static float dot_bf16(const float *q, const uint16_t *k, long d) {
-    __m512 acc = _mm512_setzero_ps();
-    for (long i = 0; i < d; i += 16) acc = _mm512_fmadd_ps(_mm512_loadu_ps(q + i), load_bf16(k + i), acc);
-    return _mm512_reduce_add_ps(acc);
+/* The sums of four accumulators' 16 lanes, each in the same fixed order: lanes (i, i+2) of each 128-bit quarter,
+   then (i, i+1), then quarters (0, 2) with (1, 3), then the two halves. */
+static inline __m128 reduce4(__m512 a, __m512 b, __m512 c, __m512 d) {
+    __m512 t0 = _mm512_add_ps(_mm512_unpacklo_ps(a, b), _mm512_unpackhi_ps(a, b));
+    __m512 t1 = _mm512_add_ps(_mm512_unpacklo_ps(c, d), _mm512_unpackhi_ps(c, d));
+    __m512 u = _mm512_add_ps(_mm512_shuffle_ps(t0, t1, _MM_SHUFFLE(1, 0, 1, 0)),
+                             _mm512_shuffle_ps(t0, t1, _MM_SHUFFLE(3, 2, 3, 2)));
+    __m256 h = _mm256_add_ps(_mm512_castps512_ps256(u), _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(u), 1)));
+    return _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));
 }
 
-/* One query head of one row against columns [0, end) of its key/value head. */
-static void attend(const float *q, const uint16_t *keys, const uint16_t *values, const uint8_t *valid, long end,
-                   long d, float *scores, float *out) {
+/* e^x for 16 lanes: 2^n e^r with n = round(x log2 e) and a degree-6 polynomial for e^r (Cephes' expf; within
+   1 ulp of glibc's expf over [-110, 90], denormals included); -inf gives 0 exactly. */
+static inline __m512 exp16(__m512 x) {
+    __mmask16 zero = _mm512_cmp_ps_mask(x, _mm512_set1_ps(-INFINITY), _CMP_EQ_OQ);
+    x = _mm512_min_ps(_mm512_max_ps(x, _mm512_set1_ps(-104.0f)), _mm512_set1_ps(89.0f));
+    __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
+                                    _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
+    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
+    __m512 p = _mm512_set1_ps(1.9875691500e-4f);
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507e-3f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073e-3f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894e-2f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
+    p = _mm512_fmadd_ps(p, _mm512_mul_ps(r, r), _mm512_add_ps(r, _mm512_set1_ps(1.0f)));
+    return _mm512_maskz_mov_ps((__mmask16)~zero, _mm512_scalef_ps(p, n));
+}
+
+/* act = SiLU(gate) * up = gate / (1 + e^-gate) * up, 16 lanes at a time. */
+static void silu_mul(const float *gate, const float *up, float *act, long n) {
+    const __m512 one = _mm512_set1_ps(1.0f);
+    for (long i = 0; i < n; i += 16) {
+        __mmask16 lanes = n - i >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (n - i)) - 1u);
+        __m512 g = _mm512_maskz_loadu_ps(lanes, gate + i), u = _mm512_maskz_loadu_ps(lanes, up + i);
+        __m512 e = exp16(_mm512_sub_ps(_mm512_setzero_ps(), g));
+        _mm512_mask_storeu_ps(act + i, lanes, _mm512_mul_ps(_mm512_div_ps(g, _mm512_add_ps(one, e)), u));
+    }
+}
+
+/* attend for a head of NV * 16 values (see attend). Each key's score is its own FMA chain over the head's 16-lane
+   chunks, reduced four keys at a time by reduce4 (the same order wherever a key falls); softmax on exp16; the
+   query and the weighted sum of the values stay in registers (summed key by key, in order). */
+static inline __attribute__((always_inline)) void attend_regs(const float *q, const uint16_t *keys,
+        const uint16_t *values, const uint8_t *valid, long end, float *scores, float *out, const int NV) {
+    const long d = NV * 16;
     float top = -INFINITY, scale = 1.0f / sqrtf((float)d);
-    for (long j = 0; j < end; j++) {
-        scores[j] = (valid && !valid[j]) ? -INFINITY : dot_bf16(q, keys + j * d, d) * scale;
-        if (scores[j] > top) top = scores[j];
+    __m512 qv[8];
+    for (int i = 0; i < NV; i++) qv[i] = _mm512_loadu_ps(q + i * 16);
+    for (long j = 0; j < end; j += 4) {
+        __m512 acc[4];
+        for (int u = 0; u < 4; u++) {
+            acc[u] = _mm512_setzero_ps();
+            if (j + u < end)
+                for (int i = 0; i < NV; i++) acc[u] = _mm512_fmadd_ps(qv[i], load_bf16(keys + (j + u) * d + i * 16), acc[u]);
+        }
+        float four[4];
+        _mm_storeu_ps(four, reduce4(acc[0], acc[1], acc[2], acc[3]));
+        for (int u = 0; u < 4 && j + u < end; u++) {
+            scores[j + u] = (valid && !valid[j + u]) ? -INFINITY : four[u] * scale;
+            if (scores[j + u] > top) top = scores[j + u];
+        }
     }
     float total = 0.0f;
-    for (long j = 0; j < end; j++) { scores[j] = expf(scores[j] - top); total += scores[j]; }
-    /* key by key (each value row read once, in order), every output element summing over j in the same order */
-    for (long i = 0; i < d; i += 16) _mm512_storeu_ps(out + i, _mm512_setzero_ps());
-    for (long j = 0; j < end; j++) {
+    long j = 0;
+    for (; j + 16 <= end; j += 16)
+        _mm512_storeu_ps(scores + j, exp16(_mm512_sub_ps(_mm512_loadu_ps(scores + j), _mm512_set1_ps(top))));
+    if (j < end) {
+        __mmask16 tail = (__mmask16)((1u << (end - j)) - 1u);
+        _mm512_mask_storeu_ps(scores + j, tail, exp16(_mm512_sub_ps(_mm512_maskz_loadu_ps(tail, scores + j), _mm512_set1_ps(top))));
+    }
+    for (j = 0; j < end; j++) total += scores[j];
+    __m512 o[8];
+    for (int i = 0; i < NV; i++) o[i] = _mm512_setzero_ps();
+    for (j = 0; j < end; j++) {
         if (scores[j] == 0.0f) continue;
         __m512 weight = _mm512_set1_ps(scores[j]);
-        for (long i = 0; i < d; i += 16)
-            _mm512_storeu_ps(out + i, _mm512_fmadd_ps(weight, load_bf16(values + j * d + i), _mm512_loadu_ps(out + i)));
+        for (int i = 0; i < NV; i++) o[i] = _mm512_fmadd_ps(weight, load_bf16(values + j * d + i * 16), o[i]);
     }
-    for (long i = 0; i < d; i += 16) _mm512_storeu_ps(out + i, _mm512_mul_ps(_mm512_loadu_ps(out + i), _mm512_set1_ps(1.0f / total)));
+    __m512 inv = _mm512_set1_ps(1.0f / total);
+    for (int i = 0; i < NV; i++) _mm512_storeu_ps(out + i * 16, _mm512_mul_ps(o[i], inv));
+}
+
+/* One query head of one row against columns [0, end) of its key/value head (head_dim = 16 NV, NV <= 8). */
+static void attend(const float *q, const uint16_t *keys, const uint16_t *values, const uint8_t *valid, long end,
+                   long d, float *scores, float *out) {
+    switch (d / 16) {
+    case 1: attend_regs(q, keys, values, valid, end, scores, out, 1); return;
+    case 2: attend_regs(q, keys, values, valid, end, scores, out, 2); return;
+    case 3: attend_regs(q, keys, values, valid, end, scores, out, 3); return;
+    case 4: attend_regs(q, keys, values, valid, end, scores, out, 4); return;
+    case 5: attend_regs(q, keys, values, valid, end, scores, out, 5); return;
+    case 6: attend_regs(q, keys, values, valid, end, scores, out, 6); return;
+    case 7: attend_regs(q, keys, values, valid, end, scores, out, 7); return;
+    default: attend_regs(q, keys, values, valid, end, scores, out, 8); return;
+    }
 }
 
 /* Buffers (fp32): h [m, hidden], qkv [m, (heads + 2 kv_heads) d], att [m, heads d], tmp [m, max(hidden, 2 inter)],
@@ -289,10 +361,7 @@ void decode_step(const long *dims, float eps, const int64_t *slots, const float 
             }
             #pragma omp for schedule(static)
             for (long b = 0; b < m; b++) {
-                for (long r = 0; r < I; r++) {
-                    float gate = tmp[b * 2 * I + r], up = tmp[b * 2 * I + I + r];
-                    act[b * I + r] = gate / (1.0f + expf(-gate)) * up;
-                }
+                silu_mul(tmp + b * 2 * I, tmp + b * 2 * I + I, act + b * I, I);
                 if (!i8) round_bf16(act + b * I, xb + b * I, I);
             }
             product_add(act, xb, (const void *)p[W_DOWN], (const float *)p[S_DOWN], tmp, x, H, I, m, i8);
@@ -459,8 +528,10 @@ class Decoder:
 
 
 def decoder(engine) -> Decoder | None:
-    """A :class:`Decoder` for ``engine`` where the C step applies (bf16 / int8 on the loops, head_dim % 16 == 0)."""
-    if engine.kernels is None or engine.dtype not in (torch.bfloat16, torch.int8) or engine.head_dim % 16:
+    """A :class:`Decoder` for ``engine`` where the C step applies (bf16 / int8 on the loops; head_dim a multiple of 16
+    up to 128, held in registers by ``attend``)."""
+    if engine.kernels is None or engine.dtype not in (torch.bfloat16, torch.int8) or engine.head_dim % 16 \
+            or engine.head_dim > 128:
         return None
     if engine.cache_dtype != torch.bfloat16:
         return None

@@ -231,6 +231,8 @@ class FastGenerator:
         for i, (row, (best, n)) in enumerate(zip(rows, picks)):
             source, j = pool[best]
             columns = kept[best][1][:n]
+            cache.k[:, i, :, :reused - n] = 0  # masked, but never garbage: 0 x NaN would still be NaN in prefill
+            cache.v[:, i, :, :reused - n] = 0
             cache.k[:, i, :, reused - n:reused] = source.k[:, j].index_select(2, columns)
             cache.v[:, i, :, reused - n:reused] = source.v[:, j].index_select(2, columns)
             cache.valid[i, reused - n:reused] = True
