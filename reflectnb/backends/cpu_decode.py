@@ -439,9 +439,10 @@ class ThreadChooser:
 
 
 def batch_class(rows: int) -> int:
-    """Batches that share one thread-count measurement: 1 row (reads weights), up to 8 (1-row tiles), more (2-row
-    tiles). Why not one per size: a batch shrinks as its rows finish, and each new size would be probed anew."""
-    return 1 if rows == 1 else 8 if rows <= 8 else 32
+    """Batches that share one thread-count measurement: 1 row (reads weights), up to 4 (1-row tiles), more (2-row
+    tiles, ``tile_rows``). Why not one per size: a batch shrinks as its rows finish, and each new size would be
+    probed anew."""
+    return 1 if rows == 1 else 4 if rows <= 4 else 32
 
 
 def _weights(weight, int8: bool) -> tuple:
