@@ -42,6 +42,9 @@ from report import Goal, write_result
 def measure(tasks, method: str, backend, batch_size: int, max_tokens: int, clock: EngineClock) -> dict:
     from reflectnb.evaluate import compare
 
+    fast = getattr(backend, "fast", None)
+    if fast is not None:  # nothing kept from the measurement before (prefix reuse would carry over)
+        fast.forget()
     clock.take()
     started = time.perf_counter()
     result = compare(tasks, [method], model=backend, batch_size=batch_size, max_tokens=max_tokens,

@@ -152,6 +152,29 @@ def test_each_row_of_a_batch_continues_from_its_own_last_conversation(exact, ref
     assert [ids(g) for g in again] == [ids(reference.generate_one(p, P16)) for p in round2]
 
 
+def test_row_reuse_that_would_not_fit_the_model_context_falls_back_to_a_plain_prefill(exact, reference):
+    """One row reusing a long conversation beside a long new prompt would need more columns than the model has:
+    the batch is prefilled the usual way instead, and decodes as each row would alone."""
+    engine = exact.fast.engine
+    exact.fast.forget()
+    first = exact.generate([QUESTION, OTHER], P16)
+    long_new = [Message("user", "Describe the water cycle: evaporation, condensation, precipitation and "
+                                "collection, with one example of each from everyday life, in plain words.")]
+    round2 = [[*QUESTION, Message("assistant", first[0].text), Message("user", "Check your answer.")], long_new]
+    lengths = [len(exact.encode([p])["input_ids"][0]) for p in round2]
+    system = _common_prefix(*(exact.encode([p])["input_ids"][0].tolist() for p in round2))
+    reused = lengths[0] - 1 - 8  # at least this much of row 0 is its round-1 conversation (prompt and answer)
+    assert reused + (lengths[1] - system) + 16 > max(lengths) + 16 + 8  # the reuse layout is the wider one
+    before, limit = exact.fast.stats.row_reused_tokens, engine.max_positions
+    engine.max_positions = max(lengths) + 16 + 8  # room for a plain prefill, not for the reuse layout
+    try:
+        again = exact.generate(round2, P16)
+    finally:
+        engine.max_positions = limit
+    assert exact.fast.stats.row_reused_tokens == before
+    assert [ids(g) for g in again] == [ids(reference.generate_one(p, P16)) for p in round2]
+
+
 def test_rows_that_finish_leave_the_batch_and_the_rest_decode_as_they_would_alone(exact, reference):
     engine, stop = exact.fast.engine, exact.tokenizer.eos_token_id
     step, sizes, first = engine.step, [], []

@@ -209,10 +209,11 @@ static inline __m128 reduce4(__m512 a, __m512 b, __m512 c, __m512 d) {
 }
 
 /* e^x for 16 lanes: 2^n e^r with n = round(x log2 e) and a degree-6 polynomial for e^r (Cephes' expf; within
-   1 ulp of glibc's expf over [-110, 90], denormals included); -inf gives 0 exactly. */
+   1 ulp of glibc's expf over [-110, 90], denormals included); -inf gives 0 exactly, NaN stays NaN. */
 static inline __m512 exp16(__m512 x) {
     __mmask16 zero = _mm512_cmp_ps_mask(x, _mm512_set1_ps(-INFINITY), _CMP_EQ_OQ);
-    x = _mm512_min_ps(_mm512_max_ps(x, _mm512_set1_ps(-104.0f)), _mm512_set1_ps(89.0f));
+    /* clamped with x as the second operand: max/min return it when it is NaN, so NaN stays NaN (as in expf) */
+    x = _mm512_min_ps(_mm512_set1_ps(89.0f), _mm512_max_ps(_mm512_set1_ps(-104.0f), x));
     __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
                                     _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
     __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
@@ -498,7 +499,7 @@ class Decoder:
         most = max(1, most or torch.get_num_threads())
         chooser = self._last = self._choosers.setdefault((batch_class(m), most), ThreadChooser(most))
         threads = self.fixed_threads or chooser.next()
-        buf = self._scratch(m, cap, most)
+        buf = self._scratch(m, cap, max(most, threads))  # a score row per OpenMP thread
         dims = torch.tensor([len(e.layers), self.hidden, e.n_heads, e.kv_heads, e.head_dim, self.inter, self.vocab,
                              int(self.int8), cap], dtype=torch.int64)
         positions = positions.to(torch.int64).contiguous()

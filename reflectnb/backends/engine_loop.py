@@ -227,6 +227,8 @@ class FastGenerator:
         held = _common_prefix(self._cache.ids[0], rows[0]) if self._cache is not None else 0
         if reused == 0 or b * width >= max(shared - held, 0) + b * (max(len(r) for r in rows) - shared):
             return None  # the shared prefix once (or a plain prefill) feeds no more tokens
+        if reused + width + max_new > self.engine.max_positions:
+            return None  # rows reusing little sit behind the longest reused part: too wide for the model
         cache = self.engine.new_cache(b, reused + width + max_new)
         for i, (row, (best, n)) in enumerate(zip(rows, picks)):
             source, j = pool[best]
