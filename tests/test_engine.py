@@ -152,6 +152,19 @@ def test_each_row_of_a_batch_continues_from_its_own_last_conversation(exact, ref
     assert [ids(g) for g in again] == [ids(reference.generate_one(p, P16)) for p in round2]
 
 
+def test_a_batch_too_large_to_keep_is_not_kept(exact, monkeypatch):
+    from reflectnb.backends import engine_loop
+
+    monkeypatch.setattr(engine_loop, "MAX_KEPT_BYTES", 0)
+    exact.fast.forget()
+    before = exact.fast.stats.row_reused_tokens
+    first = exact.generate([QUESTION, OTHER], P16)
+    round2 = [[*p, Message("assistant", g.text), Message("user", "Check your answer.")]
+              for p, g in zip((QUESTION, OTHER), first)]
+    exact.generate(round2, P16)
+    assert exact.fast.stats.row_reused_tokens == before  # nothing was kept to reuse
+
+
 def test_row_reuse_that_would_not_fit_the_model_context_falls_back_to_a_plain_prefill(exact, reference):
     """One row reusing a long conversation beside a long new prompt would need more columns than the model has:
     the batch is prefilled the usual way instead, and decodes as each row would alone."""

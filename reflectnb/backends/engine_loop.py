@@ -67,6 +67,7 @@ def warpers(temperature: float, top_k: int | None, top_p: float) -> list:
 
 
 MIN_SHARED = 16  # prompt tokens all rows of a batch share, from which they are prefilled once (``_prefill_shared``)
+MAX_KEPT_BYTES = 256 << 20  # a batch's caches are kept for the next one's row reuse only up to this size
 
 
 class FastGenerator:
@@ -104,8 +105,8 @@ class FastGenerator:
         with torch_threads(1):
             kept = self._decode(buffer, t, cache, logits, max_new_tokens, processors, sample_warpers, put, stopped,
                                 threads)
-        if b > 1 and self.reuse_prefix:
-            self._rows = kept
+        if b > 1 and self.reuse_prefix:  # kept until the next batch, within a memory bound
+            self._rows = kept if _nbytes(kept) <= MAX_KEPT_BYTES else []
 
     def _decode(self, buffer, t, cache, logits, max_new_tokens, processors, sample_warpers, put, stopped,
                 threads: int) -> list[tuple[KVCache, int]]:
@@ -315,6 +316,12 @@ def _shared_length(rows: list[list[int]]) -> int:
     """Prompt tokens all ``rows`` begin with, leaving every row at least one of its own (its logits start the loop)."""
     shared = min(_common_prefix(rows[0], r) for r in rows[1:])
     return min(shared, min(len(r) for r in rows) - 1)
+
+
+def _nbytes(kept: list[tuple[KVCache, int]]) -> int:
+    """Bytes of keys and values held by the distinct caches in ``kept``."""
+    caches = {id(cache): cache for cache, _ in kept}.values()
+    return sum(cache.k.nbytes + cache.v.nbytes for cache in caches)
 
 
 def _kept_tokens(cache: KVCache, row: int) -> tuple[np.ndarray, torch.Tensor]:
