@@ -36,6 +36,20 @@ def ids(gen):
     return [e.token_id for e in gen.tokens]
 
 
+def rows_after_the_first_stop_after_two_tokens(stop: int):
+    """A logits processor: from the third new token on, every row but the first can only choose ``stop``."""
+    start: list[int] = []
+
+    def end(input_ids, scores):
+        start.append(start[0] if start else input_ids.shape[1])
+        if input_ids.shape[1] - start[0] >= 2:
+            scores = scores.clone()
+            scores[1:, :] = float("-inf")
+            scores[1:, stop] = 0.0
+        return scores
+    return end
+
+
 def test_the_fast_engine_in_fp32_decodes_exactly_like_model_generate(exact, reference):
     fast, slow = exact.generate_one(QUESTION, P16), reference.generate_one(QUESTION, P16)
     assert ids(fast) == ids(slow)
@@ -115,19 +129,10 @@ def test_each_row_of_a_batch_continues_from_its_own_last_conversation(exact, ref
         fed.append(int(mask.sum()) if mask is not None else input_ids.numel())
         return prefill(cache, input_ids, mask)
 
-    stop, seen = exact.tokenizer.eos_token_id, []
-
-    def end_rows_1_and_2(input_ids, scores):  # from the third new token on, rows 1 and 2 can only stop
-        seen.append(seen[0] if seen else input_ids.shape[1])
-        if input_ids.shape[1] - seen[0] >= 2:
-            scores = scores.clone()
-            scores[1:, :] = float("-inf")
-            scores[1:, stop] = 0.0
-        return scores
-
     exact.fast.forget()
+    end = rows_after_the_first_stop_after_two_tokens(exact.tokenizer.eos_token_id)
     first = exact.generate([QUESTION, OTHER, OTHER], GenerationParams(max_new_tokens=16, repetition_stop=False,
-                                                                      logits_processors=(end_rows_1_and_2,)))
+                                                                      logits_processors=(end,)))
     assert [g.finish_reason for g in first] == ["length", "stop", "stop"]  # rows 1 and 2 left the batch early
     check = Message("user", "Check your answer.")
     round2 = [[*p, Message("assistant", g.text), check] for p, g in zip((QUESTION, OTHER, OTHER), first)]
@@ -190,24 +195,17 @@ def test_row_reuse_that_would_not_fit_the_model_context_falls_back_to_a_plain_pr
 
 def test_rows_that_finish_leave_the_batch_and_the_rest_decode_as_they_would_alone(exact, reference):
     engine, stop = exact.fast.engine, exact.tokenizer.eos_token_id
-    step, sizes, first = engine.step, [], []
+    step, sizes = engine.step, []
 
     def spy(cache, tokens, threads=None):
         sizes.append(tokens.shape[0])
         return step(cache, tokens, threads=threads)
 
-    def end_rows_1_to_3(input_ids, scores):  # from the third new token on, rows 1-3 can only stop
-        first.append(first[0] if first else input_ids.shape[1])
-        if input_ids.shape[1] - first[0] >= 2:
-            scores = scores.clone()
-            scores[1:, :] = float("-inf")
-            scores[1:, stop] = 0.0
-        return scores
-
     engine.step = spy
+    end = rows_after_the_first_stop_after_two_tokens(stop)
     try:
         rows = exact.generate([QUESTION] * 4, GenerationParams(max_new_tokens=16, repetition_stop=False,
-                                                               logits_processors=(end_rows_1_to_3,)))
+                                                               logits_processors=(end,)))
     finally:
         del engine.step
     alone = ids(reference.generate_one(QUESTION, P16))
