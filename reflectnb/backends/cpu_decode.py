@@ -263,17 +263,15 @@ static inline __attribute__((always_inline)) void attend_regs(const float *q, co
         }
     }
     float total = 0.0f;
-    long j = 0;
-    for (; j + 16 <= end; j += 16)
-        _mm512_storeu_ps(scores + j, exp16(_mm512_sub_ps(_mm512_loadu_ps(scores + j), _mm512_set1_ps(top))));
-    if (j < end) {
-        __mmask16 tail = (__mmask16)((1u << (end - j)) - 1u);
-        _mm512_mask_storeu_ps(scores + j, tail, exp16(_mm512_sub_ps(_mm512_maskz_loadu_ps(tail, scores + j), _mm512_set1_ps(top))));
+    for (long j = 0; j < end; j += 16) {
+        __mmask16 lanes = end - j >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (end - j)) - 1u);
+        _mm512_mask_storeu_ps(scores + j, lanes, exp16(_mm512_sub_ps(_mm512_maskz_loadu_ps(lanes, scores + j),
+                                                                     _mm512_set1_ps(top))));
     }
-    for (j = 0; j < end; j++) total += scores[j];
+    for (long j = 0; j < end; j++) total += scores[j];
     __m512 o[8];
     for (int i = 0; i < NV; i++) o[i] = _mm512_setzero_ps();
-    for (j = 0; j < end; j++) {
+    for (long j = 0; j < end; j++) {
         if (scores[j] == 0.0f) continue;
         __m512 weight = _mm512_set1_ps(scores[j]);
         for (int i = 0; i < NV; i++) o[i] = _mm512_fmadd_ps(weight, load_bf16(values + j * d + i * 16), o[i]);

@@ -159,7 +159,7 @@ class FastGenerator:
             from_rows = self._prefill_rows(rows, max_new) if self.reuse_prefix else None
             if from_rows is not None:
                 return from_rows
-            shared = self._prefill_shared(input_ids, mask, max_new)
+            shared = self._prefill_shared(rows, max_new)
             if shared is not None:
                 return shared
         if b != 1 or not self.reuse_prefix:
@@ -173,7 +173,7 @@ class FastGenerator:
         self._cache = cache
         return cache, logits
 
-    def _prefill_shared(self, input_ids: torch.Tensor, mask: torch.Tensor, max_new: int):
+    def _prefill_shared(self, rows: list[list[int]], max_new: int):
         """Prefill the prompt tokens all rows share once, then only each row's own tail; ``None`` if too few shared.
 
         Why: a batch's prompts often begin alike (the system prompt and a
@@ -185,7 +185,6 @@ class FastGenerator:
         left-padded among themselves: the padding sits between the shared part
         and a row's tail, masked like any padding, positions counted per row.
         """
-        rows = [ids[m.bool()].tolist() for ids, m in zip(input_ids, mask)]
         shared = _shared_length(rows)
         if shared < MIN_SHARED and shared < min(len(r) for r in rows) - 1:
             return None
@@ -193,12 +192,7 @@ class FastGenerator:
         prefix = torch.tensor([rows[0][:shared]])
         cache, _ = self._prefill(prefix, torch.ones_like(prefix), width + max_new)
         cache = cache.take_rows(torch.zeros(len(rows), dtype=torch.long), shared + width + max_new)
-        tails = torch.full((len(rows), width), self.pad_id, dtype=torch.long)
-        tail_mask = torch.zeros(len(rows), width, dtype=torch.long)
-        for i, row in enumerate(rows):
-            tails[i, width - len(row) + shared:] = torch.tensor(row[shared:])
-            tail_mask[i, width - len(row) + shared:] = 1
-        return cache, self.engine.prefill(cache, tails, tail_mask)
+        return cache, self.engine.prefill(cache, *self._tails(rows, [shared] * len(rows), width))
 
     def _prefill_rows(self, rows: list[list[int]], max_new: int):
         """Start each row from the kept row (of the last batch, or the batch-1 cache) sharing most of its prompt,
@@ -211,7 +205,7 @@ class FastGenerator:
         (positions count a row's real tokens, so compacting changes nothing);
         shorter reused parts get padding in front, masked like any padding.
         """
-        pool = [(cache, j) for cache, j in self._rows]
+        pool = list(self._rows)
         if self._cache is not None:
             pool.append((self._cache, 0))
         if not pool:
@@ -219,7 +213,7 @@ class FastGenerator:
         kept = [_kept_tokens(cache, j) for cache, j in pool]
         picks = []
         for row in rows:
-            lengths = [min(_common_prefix_np(ids, row), len(row) - 1) for ids, _ in kept]
+            lengths = [min(_common_prefix(ids, row), len(row) - 1) for ids, _ in kept]
             best = max(range(len(kept)), key=lengths.__getitem__)
             picks.append((best, lengths[best]))
         b, reused = len(rows), max(n for _, n in picks)
@@ -243,12 +237,16 @@ class FastGenerator:
             cache.ids[i] = [self.pad_id] * (reused - n) + row[:n]
         cache.length, cache.all_valid = reused, all(n == reused for _, n in picks)
         self.stats.row_reused_tokens += sum(n for _, n in picks)
-        tails = torch.full((b, width), self.pad_id, dtype=torch.long)
-        tail_mask = torch.zeros(b, width, dtype=torch.long)
-        for i, (row, (_, n)) in enumerate(zip(rows, picks)):
-            tails[i, width - len(row) + n:] = torch.tensor(row[n:])
-            tail_mask[i, width - len(row) + n:] = 1
-        return cache, self.engine.prefill(cache, tails, tail_mask)
+        return cache, self.engine.prefill(cache, *self._tails(rows, [n for _, n in picks], width))
+
+    def _tails(self, rows: list[list[int]], starts: list[int], width: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """``rows[i][starts[i]:]`` left-padded to ``width`` columns, and their mask (1 = real token)."""
+        tails = torch.full((len(rows), width), self.pad_id, dtype=torch.long)
+        mask = torch.zeros(len(rows), width, dtype=torch.long)
+        for i, (row, start) in enumerate(zip(rows, starts)):
+            tails[i, width - len(row) + start:] = torch.tensor(row[start:])
+            mask[i, width - len(row) + start:] = 1
+        return tails, mask
 
     def _reusable(self, prompt: list[int], need: int) -> tuple[KVCache, int]:
         """A batch-1 cache holding the longest reusable prefix of ``prompt``, and its length."""
@@ -330,17 +328,8 @@ def _kept_tokens(cache: KVCache, row: int) -> tuple[np.ndarray, torch.Tensor]:
     return np.asarray(cache.ids[row], dtype=np.int64)[columns.numpy()], columns
 
 
-def _common_prefix_np(a: np.ndarray, b: list[int]) -> int:
-    """``_common_prefix`` for a long kept row (numpy compares the overlap at once)."""
-    n = min(len(a), len(b))
-    differ = np.flatnonzero(a[:n] != np.asarray(b[:n], dtype=np.int64))
-    return int(differ[0]) if len(differ) else n
-
-
 def _common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
-    n = 0
-    for x, y in zip(a, b):
-        if x != y:
-            break
-        n += 1
-    return n
+    """How many leading ids ``a`` and ``b`` share (numpy compares the overlap at once: kept rows run long)."""
+    n = min(len(a), len(b))
+    differ = np.flatnonzero(np.asarray(a[:n], dtype=np.int64) != np.asarray(b[:n], dtype=np.int64))
+    return int(differ[0]) if len(differ) else n
