@@ -172,17 +172,35 @@ def test_without_avx512_bf16_the_c_step_emulates_the_bf16_dot_product(c_step):
     assert (emulated - native).abs().max() < 0.05 and torch.equal(emulated.argmax(-1), native.argmax(-1))
 
 
-def test_the_thread_count_is_chosen_by_timing_and_probed_again_later():
-    chooser = cpu_decode.ThreadChooser(2, probe=2, period=3)
+def _run_chooser(chooser, steps: int, seconds: dict, start: int = 0) -> list[int]:
+    """Drive ``chooser`` for ``steps`` adjacent steps timed by ``seconds[threads]``; the counts it ran."""
     seen = []
-    for _ in range(4):  # probing alternates 2 and 1 threads
+    for i in range(start, start + steps):
         threads = chooser.next()
         seen.append(threads)
-        chooser.record(threads, 0.030 if threads == 2 else 0.010)  # a busy machine: one thread is faster
-    assert sorted(seen) == [1, 1, 2, 2] and chooser.choice == 1
-    assert [chooser.next() for _ in range(3)] == [1, 1, 1]
-    assert chooser.next() in (1, 2) and chooser.choice is None  # after `period` steps it measures again
-    assert cpu_decode.ThreadChooser(1).choice == 1  # one thread allowed: nothing to measure
+        chooser.record(threads, seconds[threads], i)
+    return seen
+
+
+def test_the_thread_count_is_chosen_by_timing_adjacent_steps_and_follows_the_machine():
+    busy, quiet = {2: 0.030, 1: 0.010}, {2: 0.006, 1: 0.010}  # a busy machine: one thread is faster
+    chooser = cpu_decode.ThreadChooser(2, probe=3, every=2, window=4)
+    assert _run_chooser(chooser, 4, busy) == [2, 1, 2, 1] and chooser.choice == 1  # probing alternates
+    # a clear choice (3x) takes the other count once every 4 * every steps
+    assert _run_chooser(chooser, 9, busy, start=4) == [1] * 8 + [2] and chooser.choice == 1
+    # the machine quiets down: each step on the other count gives two pair ratios; the median follows
+    seen = _run_chooser(chooser, 40, quiet, start=13)
+    assert chooser.choice == 2 and seen[:8] == [1] * 8 and seen[-16:].count(1) == 2  # clear again: 1 step in 8
+    assert cpu_decode.ThreadChooser(1).choice == 1 and cpu_decode.ThreadChooser(1).next() == 1
+
+
+def test_the_thread_chooser_pairs_only_adjacent_steps():
+    chooser = cpu_decode.ThreadChooser(2, probe=1)
+    chooser.record(2, 0.030, 0)
+    chooser.record(1, 0.010, 5)  # steps of other batch sizes ran in between: not a pair
+    assert chooser.choice is None and not chooser.ratios
+    chooser.record(2, 0.030, 6)
+    assert chooser.choice == 1 and list(chooser.ratios) == [0.010 / 0.030]
 
 
 def test_without_openmp_or_a_compiler_the_decode_step_stays_in_torch_and_says_why(tmp_path, monkeypatch):

@@ -40,6 +40,7 @@ torch path.
 
 from __future__ import annotations
 
+import collections
 import ctypes
 import time
 
@@ -397,44 +398,60 @@ def unavailable_reason() -> str | None:
 
 
 class ThreadChooser:
-    """Picks how many OpenMP threads run the C step, by timing it as it runs.
+    """Picks how many OpenMP threads run the C step, by timing it as it runs, and keeps timing.
 
     Why: on a quiet 2-core machine two threads read the weights almost twice as
     fast as one; on a busy one a descheduled thread stalls every barrier and two
     threads run at a third of one's speed (docs/engine.md). Neither can be
-    assumed, so the first ``probe`` steps at each count alternate, the faster
-    median wins, and the choice is probed again every ``period`` steps. The
-    logits do not depend on the count (each output row is summed by one thread,
-    in one order; tested), so switching is invisible in the output.
+    assumed, and a shared machine changes within a run: a choice made from the
+    first few steps and held (as round 3 did, for 256 steps) was often wrong
+    for a whole debate. So the counts are compared in **pairs of adjacent
+    steps** (the context's growth and slow changes in load cancel within a
+    pair): the first steps alternate the counts, then the faster one runs and
+    every ``every`` steps one step takes the other count (every ``4 * every``
+    while the last ratios agree clearly, so a clear choice costs ~1 % of
+    steps). The choice follows the median of the last ``window`` pair ratios.
+    The logits do not depend on the count (each output row is summed by one
+    thread, in one order; tested), so switching is invisible in the output.
     """
 
-    def __init__(self, most: int, probe: int = 4, period: int = 256):
-        self.options = [most, 1] if most > 1 else [1]
-        self.probe, self.period = probe, period
-        self._reset()
+    CLEAR = 1.3  # a median pair ratio beyond this (or below its inverse) is a clear choice: explore less often
 
-    def _reset(self) -> None:
-        self.samples: dict[int, list[float]] = {t: [] for t in self.options}
+    def __init__(self, most: int, probe: int = 3, every: int = 16, window: int = 6):
+        self.options = [most, 1] if most > 1 else [1]
+        self.probe, self.every = probe, every
+        self.ratios: collections.deque[float] = collections.deque(maxlen=window)  # seconds on 1 ÷ on ``most``
         self.choice: int | None = self.options[0] if len(self.options) == 1 else None
-        self.since = 0
+        self.since = 0  # steps since the last one on the other count
+        self._last: tuple[int, float, int] | None = None  # (threads, seconds, step index) of the last step timed
 
     def next(self) -> int:
         """The thread count for the next step."""
-        if self.choice is None:
-            return min(self.options, key=lambda t: len(self.samples[t]))
-        self.since += 1
-        if self.since > self.period and len(self.options) > 1:
-            self._reset()
-            return self.next()
+        if len(self.options) == 1:
+            return 1
+        if self.choice is None:  # probing: the other count than the last step's
+            return self.options[1] if self._last is not None and self._last[0] == self.options[0] else self.options[0]
+        clear = max(self._median(), 1 / self._median()) >= self.CLEAR
+        if self.since >= (4 * self.every if clear else self.every):
+            return self.options[1] if self.choice == self.options[0] else self.options[0]
         return self.choice
 
-    def record(self, threads: int, seconds: float) -> None:
-        """How long a step at ``threads`` took."""
-        if self.choice is not None:
+    def record(self, threads: int, seconds: float, index: int | None = None) -> None:
+        """How long a step at ``threads`` took; ``index`` numbers the caller's steps (a pair must be adjacent)."""
+        if len(self.options) == 1:
             return
-        self.samples[threads].append(seconds)
-        if all(len(v) >= self.probe for v in self.samples.values()):
-            self.choice = min(self.options, key=lambda t: sorted(self.samples[t])[len(self.samples[t]) // 2])
+        last, self._last = self._last, (threads, seconds, index)
+        self.since = 0 if threads != self.choice else self.since + 1
+        if last is None or last[0] == threads or (index is not None and last[2] != index - 1):
+            return
+        one, most = (seconds, last[1]) if threads == 1 else (last[1], seconds)
+        self.ratios.append(one / max(most, 1e-9))
+        if self.choice is not None or len(self.ratios) >= self.probe:
+            self.choice = self.options[0] if self._median() >= 1 else 1
+
+    def _median(self) -> float:
+        ordered = sorted(self.ratios)
+        return ordered[len(ordered) // 2] if ordered else 1.0
 
 
 def batch_class(rows: int) -> int:
@@ -472,6 +489,7 @@ class Decoder:
         self._choosers: dict[tuple[int, int], ThreadChooser] = {}  # per (batch_class(batch), most threads)
         self._last: ThreadChooser | None = None  # the chooser of the last step (``preferred``)
         self.fixed_threads: int | None = None  # set to skip the measuring (tests, benchmarks)
+        self._steps = 0  # steps run, so a chooser pairs only adjacent steps
 
     @staticmethod
     def _slots(layer, int8: bool) -> list:
@@ -497,6 +515,7 @@ class Decoder:
         most = max(1, most or torch.get_num_threads())
         chooser = self._last = self._choosers.setdefault((batch_class(m), most), ThreadChooser(most))
         threads = self.fixed_threads or chooser.next()
+        self._steps += 1
         buf = self._scratch(m, cap, max(most, threads))  # a score row per OpenMP thread
         dims = torch.tensor([len(e.layers), self.hidden, e.n_heads, e.kv_heads, e.head_dim, self.inter, self.vocab,
                              int(self.int8), cap], dtype=torch.int64)
@@ -511,7 +530,7 @@ class Decoder:
             buf["h"].data_ptr(), buf["qkv"].data_ptr(), buf["att"].data_ptr(), buf["tmp"].data_ptr(),
             buf["act"].data_ptr(), buf["xb"].data_ptr(), buf["scores"].data_ptr(), logits.data_ptr(), threads)
         if not self.fixed_threads:
-            chooser.record(threads, time.perf_counter() - began)
+            chooser.record(threads, time.perf_counter() - began, self._steps)
         return logits
 
     def preferred(self, most: int) -> int:
