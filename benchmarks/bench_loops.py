@@ -55,6 +55,9 @@ class Timed(Backend):
 
 
 def debate_round(backend: Backend, batch: bool, tokens: int) -> float:
+    """One debate's wall time, from nothing kept (else a run would reuse the identical prompts of the one before)."""
+    if getattr(backend, "fast", None) is not None:
+        backend.fast.forget()
     timed = Timed(backend, batch)
     params = params_for(backend, max_tokens=tokens)
     params = replace(params, logits_processors=(NoStop(set(backend.fast.stop_ids.tolist())),),

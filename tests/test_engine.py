@@ -157,6 +157,46 @@ def test_each_row_of_a_batch_continues_from_its_own_last_conversation(exact, ref
     assert [ids(g) for g in again] == [ids(reference.generate_one(p, P16)) for p in round2]
 
 
+def test_a_single_prompt_after_a_batch_continues_from_the_kept_row_it_extends(exact, reference):
+    """A debate's next round, a judge reading one candidate: one prompt extending one row of the last batch starts
+    from that row's keys and values (copied, compacted past the row's left padding), and decodes as it would alone."""
+    exact.fast.forget()
+    first = exact.generate([QUESTION, OTHER], P16)  # OTHER is the shorter prompt: its row has left padding
+    round2 = [*OTHER, Message("assistant", first[1].text), Message("user", "Check your answer.")]
+    new_cache = exact.fast.engine.new_cache
+
+    def poisoned(batch, capacity):  # a column never written stays NaN, and NaN reaches the logits if it is read
+        cache = new_cache(batch, capacity)
+        cache.k.fill_(float("nan"))
+        cache.v.fill_(float("nan"))
+        return cache
+
+    exact.fast.engine.new_cache = poisoned
+    try:
+        again = exact.generate_one(round2, P16)
+    finally:
+        del exact.fast.engine.new_cache
+    assert exact.fast.stats.last_reused > len(exact.encode([OTHER])["input_ids"][0])  # its prompt and answer
+    assert ids(again) == ids(reference.generate_one(round2, P16))
+
+
+def test_a_one_token_prefill_is_a_decode_step(smol_backend):
+    """Feeding one token per row (what prefix reuse often leaves) runs as a decode step: the same logits and the same
+    cache bookkeeping as ``step``, without the torch path's per-layer ops."""
+    engine = smol_backend.fast.engine
+    prompt = torch.tensor([[1, 2, 3, 4, 5], [0, 0, 3, 4, 5]])
+    mask = (prompt > 0).long()
+    caches = [engine.new_cache(2, 16), engine.new_cache(2, 16)]
+    for cache in caches:
+        engine.prefill(cache, prompt, mask)
+    fed, stepped = engine.prefill(caches[0], torch.tensor([[7], [8]])), engine.step(caches[1], torch.tensor([7, 8]))
+    assert torch.equal(fed, stepped)
+    a, b = caches
+    assert (a.length, a.ids, a.all_valid) == (b.length, b.ids, b.all_valid)
+    assert torch.equal(a.positions, b.positions) and torch.equal(a.valid, b.valid)
+    assert torch.equal(a.k[:, :, :, :a.length], b.k[:, :, :, :b.length])
+
+
 def test_a_batch_too_large_to_keep_is_not_kept(exact, monkeypatch):
     from reflectnb.backends import engine_loop
 

@@ -234,7 +234,16 @@ class FastLlama:
     # -- forward -------------------------------------------------------------------------------
     @torch.inference_mode()
     def prefill(self, cache: KVCache, ids: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
-        """Feed ``ids[B, T]`` after the cache's columns; logits of the last column ``[B, vocab]``."""
+        """Feed ``ids[B, T]`` after the cache's columns; logits of the last column ``[B, vocab]``.
+
+        One token per row, none of it padding, is a decode step, and runs as one
+        (the C step where it applies). Why: prefix reuse often leaves a single
+        prompt token to feed (a debate's agents sharing one prompt, a round that
+        only appends a turn's end), and the torch path's ~25 ops per layer cost
+        about two C steps.
+        """
+        if ids.shape[1] == 1 and (mask is None or bool(mask.all())):
+            return self._step(cache, ids[:, 0], None)
         mask = torch.ones_like(ids, dtype=torch.bool) if mask is None else mask.bool()
         start, t = cache.length, ids.shape[1]
         self._check_room(cache, t)
@@ -258,6 +267,9 @@ class FastLlama:
 
         ``threads``: the most threads the C step may use (default: torch's count now).
         """
+        return self._step(cache, tokens, threads)
+
+    def _step(self, cache: KVCache, tokens: torch.Tensor, threads: int | None) -> torch.Tensor:
         start = cache.length
         self._check_room(cache, 1)
         cache.valid[:, start] = True

@@ -219,21 +219,16 @@ class FastGenerator:
         b, reused = len(rows), max(n for _, n in picks)
         width = max(len(row) - n for row, (_, n) in zip(rows, picks))
         shared = _shared_length(rows)
-        held = _common_prefix(self._cache.ids[0], rows[0]) if self._cache is not None else 0
+        held = max(n for n, _ in self._batch1_sources(rows[0]))  # what the shared path's batch-1 prefill reuses
         if reused == 0 or b * width >= max(shared - held, 0) + b * (max(len(r) for r in rows) - shared):
             return None  # the shared prefix once (or a plain prefill) feeds no more tokens
         if reused + width + max_new > self.engine.max_positions:
             return None  # rows reusing little sit behind the longest reused part: too wide for the model
         cache = self.engine.new_cache(b, reused + width + max_new)
         for i, (row, (best, n)) in enumerate(zip(rows, picks)):
-            source, j = pool[best]
-            columns = kept[best][1][:n]
             cache.k[:, i, :, :reused - n] = 0  # masked, but never garbage: 0 x NaN would still be NaN in prefill
             cache.v[:, i, :, :reused - n] = 0
-            cache.k[:, i, :, reused - n:reused] = source.k[:, j].index_select(2, columns)
-            cache.v[:, i, :, reused - n:reused] = source.v[:, j].index_select(2, columns)
-            cache.valid[i, reused - n:reused] = True
-            cache.positions[i] = n
+            _copy_kept(cache, i, reused - n, *pool[best], kept[best][1][:n])
             cache.ids[i] = [self.pad_id] * (reused - n) + row[:n]
         cache.length, cache.all_valid = reused, all(n == reused for _, n in picks)
         self.stats.row_reused_tokens += sum(n for _, n in picks)
@@ -248,12 +243,30 @@ class FastGenerator:
             mask[i, width - len(row) + start:] = 1
         return tails, mask
 
+    def _batch1_sources(self, prompt: list[int]) -> list[tuple[int, int | None]]:
+        """``(ids of prompt held, index in _rows)`` for the batch-1 cache (index ``None``) and each kept batch row.
+
+        Why the kept rows: a single call after a batch often continues one of
+        its rows (a debate's next round shares every agent's prompt, which
+        extends one agent's conversation; a judge reads one candidate).
+        """
+        out: list[tuple[int, int | None]] = [] if self._cache is None else [(_common_prefix(self._cache.ids[0], prompt),
+                                                                              None)]
+        return out + [(_common_prefix(_kept_tokens(cache, j)[0], prompt), i) for i, (cache, j) in enumerate(self._rows)] \
+            or [(0, None)]
+
     def _reusable(self, prompt: list[int], need: int) -> tuple[KVCache, int]:
-        """A batch-1 cache holding the longest reusable prefix of ``prompt``, and its length."""
+        """A batch-1 cache holding the longest reusable prefix of ``prompt`` (kept as it is, or copied from a row
+        kept from the last batch), and its length."""
         old = self._cache
-        shared = _common_prefix(old.ids[0], prompt) if old is not None else 0
-        shared = min(shared, len(prompt) - 1)  # feed at least one id: its logits start the loop
+        shared, row = max(self._batch1_sources(prompt), key=lambda source: source[0])
         capacity = max(need, MIN_CAPACITY)
+        if row is not None and shared > 0:  # a copy of the kept row's real columns, compacted
+            source, j = self._rows[row]
+            old = self.engine.new_cache(1, capacity)
+            _copy_kept(old, 0, 0, source, j, _kept_tokens(source, j)[1][:shared])
+            old.ids[0], old.length = prompt[:shared], shared
+        shared = min(shared, len(prompt) - 1)  # feed at least one id: its logits start the loop
         if shared <= 0:
             return self.engine.new_cache(1, capacity), 0
         if old.capacity >= need:
@@ -320,6 +333,17 @@ def _nbytes(kept: list[tuple[KVCache, int]]) -> int:
     """Bytes of keys and values held by the distinct caches in ``kept``."""
     caches = {id(cache): cache for cache, _ in kept}.values()
     return sum(cache.k.nbytes + cache.v.nbytes for cache in caches)
+
+
+def _copy_kept(cache: KVCache, i: int, at: int, source: KVCache, j: int, columns: torch.Tensor) -> None:
+    """Copy ``source`` row ``j``'s cache ``columns`` (its first real tokens) into row ``i`` of ``cache`` from column
+    ``at`` on, compacted (positions count a row's real tokens, so compacting changes nothing); ids are the
+    caller's."""
+    n = len(columns)
+    cache.k[:, i, :, at:at + n] = source.k[:, j].index_select(2, columns)
+    cache.v[:, i, :, at:at + n] = source.v[:, j].index_select(2, columns)
+    cache.valid[i, at:at + n] = True
+    cache.positions[i] = n
 
 
 def _kept_tokens(cache: KVCache, row: int) -> tuple[np.ndarray, torch.Tensor]:
