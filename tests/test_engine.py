@@ -197,6 +197,27 @@ def test_a_one_token_prefill_is_a_decode_step(smol_backend):
     assert torch.equal(a.k[:, :, :, :a.length], b.k[:, :, :, :b.length])
 
 
+def test_a_padded_batch_feeds_only_its_real_tokens_to_the_products(exact):
+    engine = exact.fast.engine
+    layer, rows = engine.layers[0], []
+    product = layer.wqkv
+
+    class Spy:
+        def __call__(self, x):
+            rows.append(x.numel() // x.shape[-1])
+            return product(x)
+
+    prompt = torch.tensor([[5, 6, 7, 8, 9, 10], [0, 0, 0, 8, 9, 10]])
+    layer.wqkv = Spy()
+    try:
+        logits = engine.prefill(engine.new_cache(2, 16), prompt, (prompt > 0).long())
+    finally:
+        layer.wqkv = product
+    alone = engine.prefill(engine.new_cache(1, 16), prompt[1:, 3:])
+    assert rows == [9]  # 12 columns, 3 of them padding
+    assert torch.allclose(logits[1], alone[0], atol=1e-4) and torch.equal(logits[1].argmax(), alone[0].argmax())
+
+
 def test_a_batch_too_large_to_keep_is_not_kept(exact, monkeypatch):
     from reflectnb.backends import engine_loop
 
