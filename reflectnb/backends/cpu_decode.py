@@ -409,8 +409,10 @@ class ThreadChooser:
     steps** (the context's growth and slow changes in load cancel within a
     pair): the first steps alternate the counts, then the faster one runs and
     every ``every`` steps one step takes the other count (every ``4 * every``
-    while the last ratios agree clearly, so a clear choice costs ~1 % of
+    while the median ratio is beyond ``CLEAR``, so a clear choice costs ~1 % of
     steps). The choice follows the median of the last ``window`` pair ratios.
+    Steps of a batch class that never come two in a row keep alternating; a
+    generation's steps do come in runs, so this stays rare.
     The logits do not depend on the count (each output row is summed by one
     thread, in one order; tested), so switching is invisible in the output.
     """
@@ -445,7 +447,7 @@ class ThreadChooser:
         if last is None or last[0] == threads or (index is not None and last[2] != index - 1):
             return
         one, most = (seconds, last[1]) if threads == 1 else (last[1], seconds)
-        self.ratios.append(one / max(most, 1e-9))
+        self.ratios.append(max(one, 1e-9) / max(most, 1e-9))
         if self.choice is not None or len(self.ratios) >= self.probe:
             self.choice = self.options[0] if self._median() >= 1 else 1
 
@@ -513,7 +515,9 @@ class Decoder:
         e = self.engine
         m, cap = x.shape[0], cache.capacity
         most = max(1, most or torch.get_num_threads())
-        chooser = self._last = self._choosers.setdefault((batch_class(m), most), ThreadChooser(most))
+        chooser = self._choosers.setdefault((batch_class(m), most), ThreadChooser(most))
+        if most > 1:  # a one-thread step (a prefill run as a step on the count preferred) leaves the preference be
+            self._last = chooser
         threads = self.fixed_threads or chooser.next()
         self._steps += 1
         buf = self._scratch(m, cap, max(most, threads))  # a score row per OpenMP thread

@@ -24,11 +24,12 @@ what a decode step needs (nanoGPT style):
 
 Contract
 --------
-``prefill(cache, ids, mask)`` feeds ``ids[B, T]`` (mask 1 = real token) after
-whatever the cache already holds and returns the fp32 logits of the last
-column ``[B, vocab]``; ``step(cache, token[B])`` feeds one token per row.
+``prefill(cache, ids, mask)`` feeds ``ids[B, T]`` (left-padded; mask 1 = real
+token) after whatever the cache already holds and returns the fp32 logits of
+the last column ``[B, vocab]`` (the products skip the padding; one token per
+row runs as a decode step); ``step(cache, token[B])`` feeds one token per row.
 The cache's ``length`` counts columns filled. Nothing here samples or stops:
-``fast_loop.py`` does that, with transformers' own processors and warpers.
+``engine_loop.py`` does that, with transformers' own processors and warpers.
 
 Non-goals: hidden-state edits (SRGen keeps the transformers model), beams,
 architectures other than Llama-style decoders (``supports`` says which).
@@ -245,6 +246,8 @@ class FastLlama:
         if ids.shape[1] == 1 and (mask is None or bool(mask.all())):
             return self._step(cache, ids[:, 0], None)
         mask = torch.ones_like(ids, dtype=torch.bool) if mask is None else mask.bool()
+        if not bool(mask.any(-1).all()):
+            raise ValueError("every row of a prefill needs at least one real token (an empty prompt has no logits)")
         start, t = cache.length, ids.shape[1]
         self._check_room(cache, t)
         cache.valid[:, start:start + t] = mask
@@ -310,7 +313,7 @@ class FastLlama:
             gate, up = layer.wgu(self._rms(x, layer.ln2)).chunk(2, dim=-1)
             x = x + layer.wdown(F.silu(gate) * up)
         cache.length = end
-        # left padding: every row's last column is real, and the row's last in the packed order
+        # each row's last real token (under left padding its last column), the row's last in the packed order
         last = x[:, -1] if real is None else x[(real // t).bincount(minlength=b).cumsum(0) - 1]
         return self.head(self._rms(last, self.norm))
 

@@ -17,8 +17,9 @@ Contract (what ``LocalBackend`` relies on, the same as its transformers path)
   ids already in it feeds only the rest. A batch's rows are kept too (also
   those that left it early): each row of the next batch starts from the kept
   row sharing most of its prompt, when that feeds fewer tokens than
-  prefilling the batch's shared prefix once (``_prefill_rows``). ``stats``
-  counts what was reused.
+  prefilling the batch's shared prefix once (``_prefill_rows``), and a single
+  prompt starts from a kept row when it holds more of it than the batch-1
+  cache (``_reusable``). ``stats`` counts what was reused.
 
 Non-goals: beams, hidden-state edits, speculative decoding.
 """
