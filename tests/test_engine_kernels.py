@@ -194,13 +194,17 @@ def test_the_thread_count_is_chosen_by_timing_adjacent_steps_and_follows_the_mac
     assert cpu_decode.ThreadChooser(1).choice == 1 and cpu_decode.ThreadChooser(1).next() == 1
 
 
-def test_the_thread_chooser_pairs_only_adjacent_steps():
+def test_the_thread_chooser_pairs_only_adjacent_steps_of_as_many_rows():
     chooser = cpu_decode.ThreadChooser(2, probe=1)
     chooser.record(2, 0.030, 0)
     chooser.record(1, 0.010, 5)  # steps of other batch sizes ran in between: not a pair
     assert chooser.choice is None and not chooser.ratios
     chooser.record(2, 0.030, 6)
     assert chooser.choice == 1 and list(chooser.ratios) == [0.010 / 0.030]
+    chooser = cpu_decode.ThreadChooser(2, probe=1)
+    chooser.record(2, 0.030, 0, rows=4)
+    chooser.record(1, 0.010, 1, rows=2)  # rows left the batch between the two: not a pair either
+    assert chooser.choice is None and not chooser.ratios
 
 
 def test_without_openmp_or_a_compiler_the_decode_step_stays_in_torch_and_says_why(tmp_path, monkeypatch):

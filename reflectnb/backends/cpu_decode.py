@@ -406,8 +406,8 @@ class ThreadChooser:
     assumed, and a shared machine changes within a run: a choice made from the
     first few steps and held (as round 3 did, for 256 steps) was often wrong
     for a whole debate. So the counts are compared in **pairs of adjacent
-    steps** (the context's growth and slow changes in load cancel within a
-    pair): the first steps alternate the counts, then the faster one runs and
+    steps of as many rows** (the context's growth and slow changes in load
+    cancel within a pair): the first steps alternate the counts, then the faster one runs and
     every ``every`` steps one step takes the other count (every ``4 * every``
     while the median ratio is beyond ``CLEAR``, so a clear choice costs ~1 % of
     steps). The choice follows the median of the last ``window`` pair ratios.
@@ -425,7 +425,7 @@ class ThreadChooser:
         self.ratios: collections.deque[float] = collections.deque(maxlen=window)  # seconds on 1 ÷ on ``most``
         self.choice: int | None = self.options[0] if len(self.options) == 1 else None
         self.since = 0  # steps since the last one on the other count
-        self._last: tuple[int, float, int] | None = None  # (threads, seconds, step index) of the last step timed
+        self._last: tuple | None = None  # (threads, seconds, step index, rows) of the last step timed
 
     def next(self) -> int:
         """The thread count for the next step."""
@@ -438,13 +438,14 @@ class ThreadChooser:
             return self.options[1] if self.choice == self.options[0] else self.options[0]
         return self.choice
 
-    def record(self, threads: int, seconds: float, index: int | None = None) -> None:
-        """How long a step at ``threads`` took; ``index`` numbers the caller's steps (a pair must be adjacent)."""
+    def record(self, threads: int, seconds: float, index: int | None = None, rows: int | None = None) -> None:
+        """How long a step at ``threads`` took; ``index`` numbers the caller's steps and ``rows`` counts the step's
+        rows (a pair must be adjacent steps of as many rows: a batch class spans several sizes)."""
         if len(self.options) == 1:
             return
-        last, self._last = self._last, (threads, seconds, index)
+        last, self._last = self._last, (threads, seconds, index, rows)
         self.since = 0 if threads != self.choice else self.since + 1
-        if last is None or last[0] == threads or (index is not None and last[2] != index - 1):
+        if last is None or last[0] == threads or (index is not None and last[2] != index - 1) or last[3] != rows:
             return
         one, most = (seconds, last[1]) if threads == 1 else (last[1], seconds)
         self.ratios.append(max(one, 1e-9) / max(most, 1e-9))
@@ -534,7 +535,7 @@ class Decoder:
             buf["h"].data_ptr(), buf["qkv"].data_ptr(), buf["att"].data_ptr(), buf["tmp"].data_ptr(),
             buf["act"].data_ptr(), buf["xb"].data_ptr(), buf["scores"].data_ptr(), logits.data_ptr(), threads)
         if not self.fixed_threads:
-            chooser.record(threads, time.perf_counter() - began, self._steps)
+            chooser.record(threads, time.perf_counter() - began, self._steps, m)
         return logits
 
     def preferred(self, most: int) -> int:
