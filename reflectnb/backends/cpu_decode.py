@@ -410,14 +410,14 @@ class ThreadChooser:
     first few steps and held (as round 3 did, for 256 steps) was often wrong
     for a whole debate. So the counts are compared in **pairs of adjacent
     steps of as many rows** (the context's growth and slow changes in load
-    cancel within a pair): the first steps alternate the counts, then the faster one runs and
-    every ``every`` steps one step takes the other count (every ``4 * every``
-    while the median ratio is beyond ``CLEAR``, so a clear choice costs ~1 % of
-    steps). The choice follows the median of the last ``window`` pair ratios.
-    Steps of a batch class that never come two in a row keep alternating; a
-    generation's steps do come in runs, so this stays rare.
-    The logits do not depend on the count (each output row is summed by one
-    thread, in one order; tested), so switching is invisible in the output.
+    cancel within a pair): the first steps alternate the counts, then the
+    faster one runs and every ``every`` steps one step takes the other count
+    (every ``4 * every`` while the median ratio is beyond ``CLEAR``, so a clear
+    choice costs ~1 % of steps). The choice follows the median of the last
+    ``window`` pair ratios. Steps of a batch class that never come two in a
+    row keep alternating; a generation's steps do come in runs, so this stays
+    rare. The logits do not depend on the count (each output row is summed by
+    one thread, in one order; tested), so switching is invisible in the output.
     """
 
     CLEAR = 1.3  # a median pair ratio beyond this (or below its inverse) is a clear choice: explore less often
@@ -436,8 +436,8 @@ class ThreadChooser:
             return 1
         if self.choice is None:  # probing: the other count than the last step's
             return self.options[1] if self._last is not None and self._last[0] == self.options[0] else self.options[0]
-        clear = max(self._median(), 1 / self._median()) >= self.CLEAR
-        if self.since >= (4 * self.every if clear else self.every):
+        median = self._median()
+        if self.since >= (4 * self.every if max(median, 1 / median) >= self.CLEAR else self.every):
             return self.options[1] if self.choice == self.options[0] else self.options[0]
         return self.choice
 

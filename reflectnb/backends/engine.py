@@ -243,15 +243,16 @@ class FastLlama:
         only appends a turn's end), and the torch path's ~25 ops per layer cost
         about two C steps.
         """
-        if ids.shape[1] == 1 and (mask is None or bool(mask.all())):
-            return self._step(cache, ids[:, 0], None)
         mask = torch.ones_like(ids, dtype=torch.bool) if mask is None else mask.bool()
+        full = bool(mask.all())
+        if ids.shape[1] == 1 and full:
+            return self._step(cache, ids[:, 0], None)
         if not bool(mask.any(-1).all()):
             raise ValueError("every row of a prefill needs at least one real token (an empty prompt has no logits)")
         start, t = cache.length, ids.shape[1]
         self._check_room(cache, t)
         cache.valid[:, start:start + t] = mask
-        cache.all_valid = cache.all_valid and bool(mask.all())
+        cache.all_valid = cache.all_valid and full
         positions = cache.positions[:, None] + mask.long().cumsum(-1) - 1
         positions = positions.clamp(min=0)
         cache.positions = positions[:, -1] + 1
@@ -262,7 +263,7 @@ class FastLlama:
         attn[:, :, torch.arange(t), start + torch.arange(t)] = True
         for row, new in zip(cache.ids, ids.tolist()):
             row.extend(new)
-        real = None if bool(mask.all()) else mask.flatten().nonzero().flatten()
+        real = None if full else mask.flatten().nonzero().flatten()
         return self._forward(cache, ids, positions, attn, start, real)
 
     @torch.inference_mode()

@@ -220,7 +220,7 @@ class FastGenerator:
         b, reused = len(rows), max(n for _, n in picks)
         width = max(len(row) - n for row, (_, n) in zip(rows, picks))
         shared = _shared_length(rows)
-        held = max(n for n, _ in self._batch1_sources(rows[0]))  # what the shared path's batch-1 prefill reuses
+        held = max(_common_prefix(ids, rows[0]) for ids, _ in kept)  # what the shared path's batch-1 prefill reuses
         if reused == 0 or b * width >= max(shared - held, 0) + b * (max(len(r) for r in rows) - shared):
             return None  # the shared prefix once (or a plain prefill) feeds no more tokens
         if reused + width + max_new > self.engine.max_positions:
@@ -244,28 +244,26 @@ class FastGenerator:
             mask[i, width - len(row) + start:] = 1
         return tails, mask
 
-    def _batch1_sources(self, prompt: list[int]) -> list[tuple[int, int | None]]:
-        """``(ids of prompt held, index in _rows)`` for the batch-1 cache (index ``None``) and each kept batch row.
+    def _reusable(self, prompt: list[int], need: int) -> tuple[KVCache, int]:
+        """A batch-1 cache holding the longest reusable prefix of ``prompt`` (kept as it is, or copied from a row
+        kept from the last batch), and its length.
 
         Why the kept rows: a single call after a batch often continues one of
         its rows (a debate's next round shares every agent's prompt, which
         extends one agent's conversation; a judge reads one candidate).
         """
-        out: list[tuple[int, int | None]] = [] if self._cache is None else [(_common_prefix(self._cache.ids[0], prompt),
-                                                                              None)]
-        return out + [(_common_prefix(_kept_tokens(cache, j)[0], prompt), i) for i, (cache, j) in enumerate(self._rows)] \
-            or [(0, None)]
-
-    def _reusable(self, prompt: list[int], need: int) -> tuple[KVCache, int]:
-        """A batch-1 cache holding the longest reusable prefix of ``prompt`` (kept as it is, or copied from a row
-        kept from the last batch), and its length."""
         old = self._cache
-        shared, row = max(self._batch1_sources(prompt), key=lambda source: source[0])
+        shared = _common_prefix(old.ids[0], prompt) if old is not None else 0
         capacity = max(need, MIN_CAPACITY)
-        if row is not None and shared > 0:  # a copy of the kept row's real columns, compacted
-            source, j = self._rows[row]
+        best = None
+        for source, j in self._rows:  # the batch-1 cache wins ties: it needs no copy
+            ids, columns = _kept_tokens(source, j)
+            n = _common_prefix(ids, prompt)
+            if n > shared:
+                best, shared = (source, j, columns[:n]), n
+        if best is not None:  # the kept row's real columns, compacted into a new batch-1 cache
             old = self.engine.new_cache(1, capacity)
-            _copy_kept(old, 0, 0, source, j, _kept_tokens(source, j)[1][:shared])
+            _copy_kept(old, 0, 0, *best)
             old.ids[0], old.length = prompt[:shared], shared
         shared = min(shared, len(prompt) - 1)  # feed at least one id: its logits start the loop
         if shared <= 0:
