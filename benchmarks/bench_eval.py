@@ -10,13 +10,17 @@ run on this machine; the JSON goes to ``benchmarks/results/eval.json``.
 
 Each dtype is measured separately (``--dtypes``), with the engine's time in
 prefill and in decode steps (``engine_clock``). Why the goal may be out of
-reach: prompt tokens cost the same batched or not (prefill is already a large
-matrix product at batch 1), and a batch steps until its longest row stops. So
-the report gives three optimistic bounds beside each ratio (``ratio_bounds``):
-no row waiting on another (continuous batching) at the batched step cost
-measured, the same at a batch-1 step's cost, and free decoding. The JSON records
-the device, the CPU model and its bf16-relevant flags, and per setting the
-accuracy, tokens/item, prefill and decode seconds and step counts.
+reach, and how far: prompt tokens cost about the same batched or not (prefill
+is a compute-bound matrix product already at batch 1), a batch steps until its
+longest row stops, and an item's calls follow one another (its feedback needs
+its draft). So beside each ratio the report gives the most *any* schedule of
+these items could reach (``ratio_bounds``, derived there): the batched run's
+prefill plus the fewest decode steps any schedule needs, at a step cost
+measured at every row count (``step_costs``), with the steps each item runs
+alone measured item by item (``item_chains``); and the ratio with free
+decoding. The JSON records the device, the CPU model and its bf16-relevant
+flags, and per setting the accuracy, tokens/item, prefill and decode seconds,
+step counts, the items' chains and the step costs.
 
     python benchmarks/bench_eval.py [--items 8] [--batch 8] [--max-tokens 32] [--dtypes float32,bfloat16]
                                     [--repeats 3]
@@ -78,6 +82,8 @@ def main() -> None:
     parser.add_argument("--methods", default="baseline,reflect(rounds=1)")
     parser.add_argument("--dtypes", default="float32,bfloat16")
     parser.add_argument("--repeats", type=int, default=3, help="interleaved pairs of runs; the median run of each way")
+    parser.add_argument("--step-columns", type=int, default=128,
+                        help="keys cached when step costs are measured (about a reflect prompt and its answer)")
     args = parser.parse_args()
 
     import torch
@@ -93,14 +99,20 @@ def main() -> None:
         backend = load_model("smollm2-135m", dtype=dtype)
         backend.generate_one("Hello", GenerationParams(max_new_tokens=4))  # warm-up
         clock = EngineClock(backend)
+        costs = step_costs(backend, args.batch, args.step_columns) if getattr(backend, "fast", None) else []
+        clock.take()
+        print(f"{dtype:>9} decode step at 1..{args.batch} rows, {args.step_columns} keys cached: "
+              + " / ".join(f"{1000 * c:.1f}" for c in costs) + " ms")
         for method in split_top_level(args.methods):
             pairs = [(measure(tasks, method, backend, args.batch, args.max_tokens, clock),
                       measure(tasks, method, backend, 1, args.max_tokens, clock)) for _ in range(args.repeats)]
             batched, single = (_median_run([pair[i] for pair in pairs]) for i in (0, 1))
             speedup = batched["items_per_minute"] / single["items_per_minute"]
-            bounds = ratio_bounds(single, batched, args.batch)
+            chains = item_chains(tasks, method, backend, args.max_tokens, clock)
+            bounds = ratio_bounds(single, batched, chains, costs)
             rows.append({"dtype": dtype, "method": method, **device_info(backend), "batched": batched,
-                         "unbatched": single, "speedup": speedup, "bounds": bounds})
+                         "unbatched": single, "speedup": speedup, "item_chains": chains,
+                         "step_costs_s": costs, "bounds": bounds})
             print(f"{dtype:>9} {method:>20}: batch {args.batch}: {batched['items_per_minute']:7.1f} items/min "
                   f"(accuracy {batched['accuracy']:.2f}, {batched['tokens_per_item']:.1f} tokens/item); "
                   f"batch 1: {single['items_per_minute']:7.1f} items/min (accuracy {single['accuracy']:.2f}, "
@@ -109,9 +121,9 @@ def main() -> None:
                 print(f"{'':>31}batch {row['batch_size']}: {row['seconds']:.2f} s, of it prefill "
                       f"{row['prefill_s']:.2f} s, {row['decode_steps']} decode steps {row['decode_s']:.2f} s")
             if bounds:
-                print(f"{'':>31}at most, if no row waited on its batch's longest row: {bounds['no_waiting']:.2f}x "
-                      f"(steps at the cost measured batched), {bounds['no_waiting_batch1_cost']:.2f}x (steps at a "
-                      f"batch-1 step's cost); with free decoding {bounds['free_decoding']:.2f}x")
+                print(f"{'':>31}items alone decode {chains} steps; any schedule needs at least "
+                      f"{bounds['decode_s_at_least']:.2f} s of steps: at most {bounds['any_schedule']:.2f}x; "
+                      f"with every step full {bounds['packed']:.2f}x; with free decoding {bounds['free_decoding']:.2f}x")
         clock.close()
     cpu = cpu_info()
     print(f"on {cpu['model']} ({', '.join(f for f, has in cpu['flags'].items() if has) or 'no bf16 flags'}), "
@@ -131,37 +143,106 @@ def _median_run(runs: list[dict]) -> dict:
     return {**sorted(runs, key=lambda run: run["seconds"])[len(runs) // 2], "runs": len(runs)}
 
 
-def ratio_bounds(single: dict, batched: dict, batch: int) -> dict:
-    """The most batching could give in this setting, three ways, each optimistic (time outside the engine ignored).
+def item_chains(tasks, method: str, backend, max_tokens: int, clock: EngineClock) -> list[int]:
+    """Decode steps each item runs on its own (its calls one after another), measured item by item.
 
-    Prefill is the same work batched or not, so every bound keeps the batched
-    run's prefill. ``no_waiting``: the one-by-one decode steps shared ``batch``
-    ways at the batched run's mean step cost (what continuous batching, where no
-    row waits on its batch's longest row, could reach at best; the mean includes
-    the cheaper steps after finished rows left, so it is low);
-    ``no_waiting_batch1_cost``: the same at a batch-1 step's cost;
-    ``free_decoding``: prefill alone.
+    No schedule can finish an item in fewer steps: each of its tokens after a
+    call's first is one step, and its next call's prompt holds the last call's
+    answer. The first token of a call comes from its prefill.
     """
-    if not batched["prefill_s"] or not batched["decode_steps"] or not single["decode_steps"]:
+    from dataclasses import replace
+
+    from reflectnb.evaluate import compare
+
+    fast = getattr(backend, "fast", None)
+    if fast is not None:
+        fast.forget()
+    chains = []
+    for item in tasks.items:
+        clock.take()
+        compare(replace(tasks, items=[item]), [method], model=backend, batch_size=1, max_tokens=max_tokens,
+                trace=False, progress=False)
+        chains.append(clock.take()["steps"])
+    return chains
+
+
+def step_costs(backend, batch: int, columns: int, reps: int = 8) -> list[float]:
+    """Seconds of one decode step at 1..``batch`` rows with ``columns`` keys cached, the least of ``reps``.
+
+    The engine's own step, on the threads generation gives it (torch on one
+    thread between steps, the C step choosing its count).
+    """
+    import torch
+
+    from reflectnb.backends.engine_loop import torch_threads
+
+    engine, threads = backend.fast.engine, torch.get_num_threads()
+    costs = []
+    for rows in range(1, batch + 1):
+        cache = engine.new_cache(rows, columns + reps)
+        engine.prefill(cache, torch.randint(1000, 20000, (rows, columns)))
+        token = torch.full((rows,), 1000)
+        best = float("inf")
+        with torch_threads(1):
+            for _ in range(reps):
+                began = time.perf_counter()
+                engine.step(cache, token, threads=threads)
+                best = min(best, time.perf_counter() - began)
+        costs.append(best)
+    return costs
+
+
+def ratio_bounds(single: dict, batched: dict, chains: list[int], costs: list[float]) -> dict:
+    """The most any schedule of these items could reach, and the ratio with free decoding (both optimistic).
+
+    Why it holds. A schedule runs some number of decode steps ``S``, step ``s``
+    with ``k_s`` rows, at a cost ``c(k_s)``. ``S`` is at least the longest
+    item's chain (``item_chains``), and ``sum k_s`` is every item's steps,
+    ``R = sum(chains)``, however they are packed. With ``a + b k`` the line
+    under every measured ``c(k)`` (the chord from 1 row to the most, lowered
+    until no cost lies below it), ``sum c(k_s) >= a S + b R >= a max(chains) +
+    b R``. Prefill is kept at the batched run's (all of a call's rows fed at
+    once, the cheapest way measured; a row joining a running batch would be
+    prefilled alone), and the time outside the engine is left out. The
+    one-by-one run's time is the numerator. ``free_decoding``: prefill alone.
+    ``packed``: every step full (``R / batch`` steps at the most rows' cost),
+    which only many more items than rows would allow, with joining prompts
+    prefilled as cheaply as a whole batch's.
+    """
+    if not batched["prefill_s"] or not chains or not costs:
         return {}
-    step = batched["decode_s"] / batched["decode_steps"]
-    return {"no_waiting": single["seconds"] / (batched["prefill_s"] + single["decode_steps"] / batch * step),
-            "no_waiting_batch1_cost": single["seconds"] / (batched["prefill_s"] + single["decode_s"] / batch),
-            "free_decoding": single["seconds"] / batched["prefill_s"]}
+    a, b = _line_below(costs)
+    decode = a * max(chains) + b * sum(chains)
+    return {"any_schedule": single["seconds"] / (batched["prefill_s"] + decode), "decode_s_at_least": decode,
+            "longest_chain": max(chains), "row_steps": sum(chains), "step_line_ms": [1000 * a, 1000 * b],
+            "free_decoding": single["seconds"] / batched["prefill_s"],
+            "packed": single["seconds"] / (batched["prefill_s"] + sum(chains) / len(costs) * costs[-1])}
+
+
+def _line_below(costs: list[float]) -> tuple[float, float]:
+    """``(a, b)`` with ``a + b k <= costs[k - 1]`` for every ``k`` and ``a >= 0``: the chord from the first cost to
+    the last, lowered until no cost lies below it (``a = 0``, ``b`` the least cost per row if that goes negative)."""
+    n = len(costs)
+    b = (costs[-1] - costs[0]) / (n - 1) if n > 1 else 0.0
+    b = max(b, 0.0)
+    a = min(c - b * k for k, c in enumerate(costs, start=1))
+    if a < 0:
+        return 0.0, min(c / k for k, c in enumerate(costs, start=1))
+    return a, b
 
 
 def _bound_note(row: dict) -> str:
-    """What bounds the ratio, in figures: prefill (the same work batched or not) and the decode steps."""
+    """What bounds the ratio, in figures: prefill (about the same work batched or not) and the decode steps."""
     bounds = row["bounds"]
     if not bounds:
         return ""
     b, s = row["batched"], row["unbatched"]
-    per_step = lambda r: 1000 * r["decode_s"] / max(r["decode_steps"], 1)  # noqa: E731
-    return (f"at most {bounds['no_waiting']:.2f}x even if no row waited on its batch's longest row "
-            f"({bounds['no_waiting_batch1_cost']:.2f}x if a batch-{b['batch_size']} step also cost a batch-1 step): "
-            f"prefill takes {b['prefill_s']:.2f} s batched and {s['prefill_s']:.2f} s one by one "
-            f"({b['tokens_per_item']:.0f} new tokens/item); decoding took {b['decode_steps']} steps of "
-            f"{per_step(b):.0f} ms batched against {s['decode_steps']} of {per_step(s):.0f} ms one by one")
+    a_ms, b_ms = bounds["step_line_ms"]
+    return (f"at most {bounds['any_schedule']:.2f}x for any schedule of these {b['items']} items: prefill takes "
+            f"{b['prefill_s']:.2f} s batched and {s['prefill_s']:.2f} s one by one, and the decode steps at least "
+            f"{bounds['decode_s_at_least']:.2f} s (the longest item alone decodes {bounds['longest_chain']} steps, "
+            f"all items {bounds['row_steps']}; a step costs at least {a_ms:.1f} + {b_ms:.1f} ms per row); "
+            f"measured {b['decode_steps']} steps batched ({b['decode_s']:.2f} s), one by one {s['seconds']:.2f} s")
 
 
 if __name__ == "__main__":

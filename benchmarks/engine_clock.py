@@ -11,9 +11,9 @@ class EngineClock:
     Why: prompt tokens cost the same whether calls are batched or not (prefill is
     already a large matrix product at batch 1), so the time in prefill bounds
     what batching can gain: ``ratio <= T(one at a time) / prefill(batched)``
-    even if batched decoding were free. bench_eval and bench_loops report that
-    bound beside their batching ratios; the step count tells rows waiting on a
-    batch's longest row from a step's cost. ``close()`` removes the wrappers.
+    even if batched decoding were free. bench_loops reports that bound beside its
+    batching ratio, and bench_eval a tighter one built on it; the step count
+    tells rows waiting on a batch's longest row from a step's cost. ``close()`` removes the wrappers.
     """
 
     def __init__(self, backend):
