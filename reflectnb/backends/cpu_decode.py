@@ -35,7 +35,9 @@ Contract: ``Decoder(engine).step(x, positions, cache, start, most)`` with ``x`` 
 embeddings ``[B, hidden]`` (B <= ``engine.C_STEP_ROWS``; overwritten), the cache's
 column ``start`` free; returns fp32 logits ``[B, vocab]``. The caller does the
 cache bookkeeping (``valid``, ``positions``, ``length``) exactly as for the
-torch path.
+torch path. :func:`attention` (``Decoder.attend``) runs the same ``attend`` for
+every query of a prefill, causal, which the engine's torch path calls instead of
+SDPA where the C step is built.
 """
 
 from __future__ import annotations
@@ -299,6 +301,33 @@ static void attend(const float *q, const uint16_t *keys, const uint16_t *values,
     }
 }
 
+/* Attention of a prefill (or a torch-path step), one layer: query t of row b attends to its row's columns
+   [0, start + t] (causal) where valid; a padding query (real[b, t] == 0) gets zeros. q: fp32 [B, T, NH, D],
+   rotated; keys / values: the layer's bf16 [B, KVH, CAP, D]; valid: [B, CAP], this call's columns included; out:
+   fp32 [B, T, NH, D]. The same attend as the decode step. Tasks are (row, head, query), the query innermost, so a
+   head's keys stay in cache across its queries; later queries see more keys, hence dynamic scheduling. */
+void prefill_attend(const float *q, const uint16_t *keys, const uint16_t *values, const uint8_t *valid,
+                    const uint8_t *real, long B, long T, long NH, long KVH, long D, long CAP, long start,
+                    float *out, float *scores, int threads) {
+    const long GROUP = NH / KVH;
+    #pragma omp parallel num_threads(threads)
+    {
+        float *my_scores = scores + (long)omp_get_thread_num() * CAP;
+        #pragma omp for schedule(dynamic, 16)
+        for (long task = 0; task < B * NH * T; task++) {
+            long t = task % T, hh = (task / T) % NH, b = task / (T * NH);
+            float *o = out + ((b * T + t) * NH + hh) * D;
+            if (!real[b * T + t]) {
+                for (long i = 0; i < D; i++) o[i] = 0.0f;
+                continue;
+            }
+            long base = (b * KVH + hh / GROUP) * CAP * D;
+            attend(q + ((b * T + t) * NH + hh) * D, keys + base, values + base, valid + b * CAP, start + t + 1, D,
+                   my_scores, o);
+        }
+    }
+}
+
 /* Buffers (fp32): h [m, hidden], qkv [m, (heads + 2 kv_heads) d], att [m, heads d], tmp [m, max(hidden, 2 inter)],
    act [m, inter], scores [threads, cap]; xb (bf16) [m, max(hidden, heads d, inter)]: the next bf16 product's
    input. keys/values: bf16 [layers, m, kv_heads, cap, d]. valid: [m, cap] or NULL. */
@@ -391,6 +420,8 @@ def _load(extra_flags: tuple[str, ...] = ()) -> ctypes.CDLL:
     lib.decode_step.argtypes = [p, ctypes.c_float, p, p, p, p, p, p, p, n, p, p, p, p, n,
                                 p, p, p, p, p, p, p, p, ctypes.c_int]
     lib.decode_step.restype = None
+    lib.prefill_attend.argtypes = [p, p, p, p, p, n, n, n, n, n, n, n, p, p, ctypes.c_int]
+    lib.prefill_attend.restype = None
     return lib
 
 
@@ -541,6 +572,10 @@ class Decoder:
             chooser.record(threads, time.perf_counter() - began, self._steps, m)
         return logits
 
+    def attend(self, q: torch.Tensor, cache, layer: int, start: int) -> torch.Tensor:
+        """:func:`attention` over ``cache`` layer ``layer`` (a prefill's, or a torch-path step's)."""
+        return attention(self.lib, q, cache.k[layer], cache.v[layer], cache.valid, start)
+
     def preferred(self, most: int) -> int:
         """The thread count last measured best with ``most`` allowed (``most`` until something is measured)."""
         last = self._last
@@ -552,6 +587,31 @@ class Decoder:
         """The thread count chosen for ``batch`` rows so far (``None`` while still probing)."""
         chooser = self._choosers.get((batch_class(batch), max(1, torch.get_num_threads())))
         return chooser.choice if chooser is not None else None
+
+
+def attention(lib: ctypes.CDLL, q: torch.Tensor, keys: torch.Tensor, values: torch.Tensor, valid: torch.Tensor,
+              start: int) -> torch.Tensor:
+    """Causal attention of the queries of columns ``start .. start + T - 1``, in C; fp32 ``[B, T, heads * head_dim]``.
+
+    ``q``: fp32 ``[B, T, heads, head_dim]``, rotated; ``keys`` / ``values``: one layer's bf16 cache
+    ``[B, kv_heads, capacity, head_dim]`` (contiguous), those columns already written; ``valid``: ``[B, capacity]``
+    bool, those columns marked (a column of the call not marked is a padding query: its output is zeros). Query
+    ``t`` sees the valid columns up to its own. Why: torch's SDPA with a mask took a quarter of a prefill here
+    (1.7 ms a layer for 250 queries over 355 keys, bf16); this is the decode step's own ``attend`` per query,
+    on torch's thread count: a prefill 1.12-1.20x faster, and attention in fp32 on fp32 queries.
+    """
+    if not (keys.is_contiguous() and values.is_contiguous()):
+        raise ValueError("attention reads keys and values as contiguous [B, kv_heads, capacity, head_dim] tensors")
+    b, t, heads, d = q.shape
+    capacity = keys.shape[2]
+    threads = max(1, torch.get_num_threads())
+    q, valid = q.contiguous(), valid.contiguous()
+    real = valid[:, start:start + t].contiguous()
+    out = torch.empty(b, t, heads * d)
+    scores = torch.empty(threads, capacity)
+    lib.prefill_attend(q.data_ptr(), keys.data_ptr(), values.data_ptr(), valid.data_ptr(), real.data_ptr(),
+                       b, t, heads, keys.shape[1], d, capacity, start, out.data_ptr(), scores.data_ptr(), threads)
+    return out
 
 
 def decoder(engine) -> Decoder | None:

@@ -16,7 +16,9 @@ what a decode step needs (nanoGPT style):
   keeps a bf16 copy for them). Without the loops (no compiler, no AVX-512)
   every product runs on torch (int8 dequantized per call: slower, same role);
 * the residual stream, the RMS norms and RoPE in fp32 (closer to fp32
-  ``generate`` than transformers' all-bf16 path);
+  ``generate`` than transformers' all-bf16 path); attention in the C step's own
+  loop on fp32 queries where the C step is built (``cpu_decode.attention``, also
+  for prefill), else torch's SDPA (the fp32 engine: exact);
 * a static, pre-allocated KV cache (:class:`KVCache`) and RoPE tables built once
   from the model's own rotary module (so any rope scaling it has is kept);
 * left-padded batches: one shared column per step, a key-validity mask and
@@ -256,11 +258,7 @@ class FastLlama:
         positions = cache.positions[:, None] + mask.long().cumsum(-1) - 1
         positions = positions.clamp(min=0)
         cache.positions = positions[:, -1] + 1
-        keys = cache.valid[:, None, None, :start + t]
-        causal = torch.ones(t, start + t, dtype=torch.bool).tril(start)
-        attn = keys & causal[None, None]
-        # a padding query attends to itself, so no row of the softmax is empty (no NaN)
-        attn[:, :, torch.arange(t), start + torch.arange(t)] = True
+        attn = None if self.decoder is not None else _prefill_mask(cache, start, t)  # the C attention needs none
         for row, new in zip(cache.ids, ids.tolist()):
             row.extend(new)
         real = None if full else mask.flatten().nonzero().flatten()
@@ -329,15 +327,17 @@ class FastLlama:
             qkv = qkv.new_zeros(b * t, qkv.shape[-1]).index_copy_(0, real, qkv).view(b, t, -1)
         # q and k rotated together: one RoPE over n_heads + kv_heads heads
         qk = _rope(qkv[..., :nq + nkv].view(b, t, self.n_heads + self.kv_heads, d).transpose(1, 2), cos, sin)
-        qk = qk.to(self.cache_dtype)
-        q, k = qk[:, :self.n_heads], qk[:, self.n_heads:]
         v = qkv[..., nq + nkv:].view(b, t, self.kv_heads, d).transpose(1, 2)
-        cache.k[i, :, :, start:end] = k
+        cache.k[i, :, :, start:end] = qk[:, self.n_heads:]
         cache.v[i, :, :, start:end] = v
-        out = F.scaled_dot_product_attention(q, cache.k[i, :, :, :end], cache.v[i, :, :, :end],
-                                             attn_mask=attn, enable_gqa=self.kv_heads != self.n_heads)
-        out = out.transpose(1, 2).reshape(b, t, nq)
-        return layer.wo((out if real is None else out.reshape(b * t, nq)[real]).float())
+        if self.decoder is not None:  # the C step's attention, per query, on the fp32 queries (see Decoder.attend)
+            out = self.decoder.attend(qk[:, :self.n_heads].transpose(1, 2), cache, i, start)
+        else:
+            q = qk[:, :self.n_heads].to(self.cache_dtype)
+            out = F.scaled_dot_product_attention(q, cache.k[i, :, :, :end], cache.v[i, :, :, :end],
+                                                 attn_mask=attn, enable_gqa=self.kv_heads != self.n_heads)
+            out = out.transpose(1, 2).reshape(b, t, nq).float()
+        return layer.wo(out if real is None else out.reshape(b * t, nq)[real])
 
     def _rms(self, x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
         """RMSNorm in fp32 (the same arithmetic as transformers' ``LlamaRMSNorm`` in fp32)."""
@@ -375,6 +375,16 @@ def _decoder(engine):
     from reflectnb.backends.cpu_decode import decoder
 
     return decoder(engine)
+
+
+def _prefill_mask(cache: KVCache, start: int, t: int) -> torch.Tensor:
+    """SDPA's mask for ``t`` new columns from ``start``: causal, valid keys only ``[B, 1, t, start + t]``."""
+    keys = cache.valid[:, None, None, :start + t]
+    causal = torch.ones(t, start + t, dtype=torch.bool).tril(start)
+    attn = keys & causal[None, None]
+    # a padding query attends to itself, so no row of the softmax is empty (no NaN)
+    attn[:, :, torch.arange(t), start + torch.arange(t)] = True
+    return attn
 
 
 def _rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
