@@ -274,3 +274,19 @@ def test_prefill_attention_gives_the_same_bits_on_any_thread_count(decode_lib):
     assert torch.equal(one, two)  # each query is summed by one thread in one order
     with pytest.raises(ValueError, match="contiguous"):
         cpu_decode.attention(decode_lib, q, keys.transpose(2, 3), values, valid, 8)
+
+
+@pytest.mark.parametrize("heads,kv_heads", [(9, 3), (8, 1), (12, 2)], ids=["groups-of-3", "one-group-of-8", "groups-of-6"])
+def test_grouped_query_heads_get_the_same_bits_as_each_head_alone(decode_lib, heads, kv_heads):
+    """The heads of a key/value head run together (each key loaded once for up to 4 of them); each must still be
+    summed exactly as alone: the same keys given to every head separately (a group of one) give the same bits."""
+    torch.manual_seed(heads)
+    keys, values = torch.randn(2, kv_heads, 40, 64).bfloat16(), torch.randn(2, kv_heads, 40, 64).bfloat16()
+    valid = torch.ones(2, 40, dtype=torch.bool)
+    valid[1, :5] = False
+    q = torch.randn(2, 30, heads, 64)
+    grouped = cpu_decode.attention(decode_lib, q, keys, values, valid, 6)
+    group = heads // kv_heads
+    alone = cpu_decode.attention(decode_lib, q, keys.repeat_interleave(group, 1).contiguous(),
+                                 values.repeat_interleave(group, 1).contiguous(), valid, 6)
+    assert torch.equal(grouped, alone)

@@ -301,29 +301,118 @@ static void attend(const float *q, const uint16_t *keys, const uint16_t *values,
     }
 }
 
+/* attend for NQ query heads that share a key/value head and an end (a prefill's grouped heads at one position):
+   each key and value is loaded once for all NQ queries. Every query's arithmetic is attend_regs's, in the same
+   order (its scores four keys at a time by reduce4, its softmax, its values key by key skipping zero weights), so
+   each output is the same bits as attend's for that query alone (tested). Scores: NQ rows, sstride apart. */
+static inline __attribute__((always_inline)) void attend_group_regs(const float *q, long qstride,
+        const uint16_t *keys, const uint16_t *values, const uint8_t *valid, long end, float *scores, long sstride,
+        float *out, long ostride, const int NQ, const int NV) {
+    const long d = NV * 16;
+    float scale = 1.0f / sqrtf((float)d), top[4], total[4];
+    __m512 qv[4][8];
+    for (int a = 0; a < NQ; a++) {
+        top[a] = -INFINITY;
+        total[a] = 0.0f;
+        for (int i = 0; i < NV; i++) qv[a][i] = _mm512_loadu_ps(q + a * qstride + i * 16);
+    }
+    for (long j = 0; j < end; j += 4) {
+        __m512 acc[4][4];
+        for (int u = 0; u < 4; u++) {
+            for (int a = 0; a < NQ; a++) acc[a][u] = _mm512_setzero_ps();
+            if (j + u < end)
+                for (int i = 0; i < NV; i++) {
+                    __m512 key = load_bf16(keys + (j + u) * d + i * 16);
+                    for (int a = 0; a < NQ; a++) acc[a][u] = _mm512_fmadd_ps(qv[a][i], key, acc[a][u]);
+                }
+        }
+        for (int a = 0; a < NQ; a++) {
+            float four[4], *sc = scores + a * sstride;
+            _mm_storeu_ps(four, reduce4(acc[a][0], acc[a][1], acc[a][2], acc[a][3]));
+            for (int u = 0; u < 4 && j + u < end; u++) {
+                sc[j + u] = (valid && !valid[j + u]) ? -INFINITY : four[u] * scale;
+                if (sc[j + u] > top[a]) top[a] = sc[j + u];
+            }
+        }
+    }
+    for (int a = 0; a < NQ; a++) {
+        float *sc = scores + a * sstride;
+        for (long j = 0; j < end; j += 16) {
+            __mmask16 lanes = end - j >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (end - j)) - 1u);
+            _mm512_mask_storeu_ps(sc + j, lanes, exp16(_mm512_sub_ps(_mm512_maskz_loadu_ps(lanes, sc + j),
+                                                                     _mm512_set1_ps(top[a]))));
+        }
+        for (long j = 0; j < end; j++) total[a] += sc[j];
+    }
+    __m512 o[4][8];
+    for (int a = 0; a < NQ; a++)
+        for (int i = 0; i < NV; i++) o[a][i] = _mm512_setzero_ps();
+    for (long j = 0; j < end; j++) {
+        __m512 v[8];
+        for (int i = 0; i < NV; i++) v[i] = load_bf16(values + j * d + i * 16);
+        for (int a = 0; a < NQ; a++) {
+            float w = scores[a * sstride + j];
+            if (w == 0.0f) continue;
+            __m512 weight = _mm512_set1_ps(w);
+            for (int i = 0; i < NV; i++) o[a][i] = _mm512_fmadd_ps(weight, v[i], o[a][i]);
+        }
+    }
+    for (int a = 0; a < NQ; a++) {
+        __m512 inv = _mm512_set1_ps(1.0f / total[a]);
+        for (int i = 0; i < NV; i++) _mm512_storeu_ps(out + a * ostride + i * 16, _mm512_mul_ps(o[a][i], inv));
+    }
+}
+
+#define ATTEND_GROUP_NV(NQ) \
+    switch (d / 16) { \
+    case 1: attend_group_regs(q, qstride, keys, values, valid, end, scores, sstride, out, ostride, NQ, 1); return; \
+    case 2: attend_group_regs(q, qstride, keys, values, valid, end, scores, sstride, out, ostride, NQ, 2); return; \
+    case 3: attend_group_regs(q, qstride, keys, values, valid, end, scores, sstride, out, ostride, NQ, 3); return; \
+    case 4: attend_group_regs(q, qstride, keys, values, valid, end, scores, sstride, out, ostride, NQ, 4); return; \
+    case 5: attend_group_regs(q, qstride, keys, values, valid, end, scores, sstride, out, ostride, NQ, 5); return; \
+    case 6: attend_group_regs(q, qstride, keys, values, valid, end, scores, sstride, out, ostride, NQ, 6); return; \
+    case 7: attend_group_regs(q, qstride, keys, values, valid, end, scores, sstride, out, ostride, NQ, 7); return; \
+    default: attend_group_regs(q, qstride, keys, values, valid, end, scores, sstride, out, ostride, NQ, 8); return; \
+    }
+
+/* nq (1-4) query heads sharing keys, values and end; see attend_group_regs. */
+static void attend_group(const float *q, long qstride, int nq, const uint16_t *keys, const uint16_t *values,
+                         const uint8_t *valid, long end, long d, float *scores, long sstride, float *out,
+                         long ostride) {
+    switch (nq) {
+    case 1: attend(q, keys, values, valid, end, d, scores, out); return;
+    case 2: ATTEND_GROUP_NV(2)
+    case 3: ATTEND_GROUP_NV(3)
+    default: ATTEND_GROUP_NV(4)
+    }
+}
+
 /* Attention of a prefill (or a torch-path step), one layer: query t of row b attends to its row's columns
    [0, start + t] (causal) where valid; a padding query (real[b, t] == 0) gets zeros. q: fp32 [B, T, NH, D],
    rotated; keys / values: the layer's bf16 [B, KVH, CAP, D]; valid: [B, CAP], this call's columns included; out:
-   fp32 [B, T, NH, D]. The same attend as the decode step. Tasks are (row, head, query), the query innermost, so a
-   head's keys stay in cache across its queries; later queries see more keys, hence dynamic scheduling. */
+   fp32 [B, T, NH, D]. The decode step's attend, for the query heads of a key/value head together (attend_group:
+   the same bits as attend, each key loaded once for the group). Tasks are (row, key/value head, part of its group,
+   query), the query innermost, so a head's keys stay in cache across its queries; later queries see more keys,
+   hence dynamic scheduling. scores: [threads, 4, CAP]. */
 void prefill_attend(const float *q, const uint16_t *keys, const uint16_t *values, const uint8_t *valid,
                     const uint8_t *real, long B, long T, long NH, long KVH, long D, long CAP, long start,
                     float *out, float *scores, int threads) {
-    const long GROUP = NH / KVH;
+    const long GROUP = NH / KVH, PARTS = (GROUP + 3) / 4;  /* a group's query heads, at most 4 at a time */
     #pragma omp parallel num_threads(threads)
     {
-        float *my_scores = scores + (long)omp_get_thread_num() * CAP;
+        float *my_scores = scores + (long)omp_get_thread_num() * 4 * CAP;
         #pragma omp for schedule(dynamic, 16)
-        for (long task = 0; task < B * NH * T; task++) {
-            long t = task % T, hh = (task / T) % NH, b = task / (T * NH);
-            float *o = out + ((b * T + t) * NH + hh) * D;
+        for (long task = 0; task < B * KVH * PARTS * T; task++) {
+            long t = task % T, part = (task / T) % PARTS, g = (task / (T * PARTS)) % KVH, b = task / (T * PARTS * KVH);
+            long first = g * GROUP + part * 4, nq = GROUP - part * 4 < 4 ? GROUP - part * 4 : 4;
+            float *o = out + ((b * T + t) * NH + first) * D;
             if (!real[b * T + t]) {
-                for (long i = 0; i < D; i++) o[i] = 0.0f;
+                for (long i = 0; i < nq * D; i++) o[i] = 0.0f;
                 continue;
             }
-            long base = (b * KVH + hh / GROUP) * CAP * D;
-            attend(q + ((b * T + t) * NH + hh) * D, keys + base, values + base, valid + b * CAP, start + t + 1, D,
-                   my_scores, o);
+            long base = (b * KVH + g) * CAP * D;
+            attend_group(q + ((b * T + t) * NH + first) * D, D, (int)nq, keys + base, values + base, valid + b * CAP,
+                         start + t + 1, D, my_scores, CAP, o, D);
         }
     }
 }
@@ -608,7 +697,7 @@ def attention(lib: ctypes.CDLL, q: torch.Tensor, keys: torch.Tensor, values: tor
     q, valid = q.contiguous(), valid.contiguous()
     real = valid[:, start:start + t].contiguous()
     out = torch.empty(b, t, heads * d)
-    scores = torch.empty(threads, capacity)
+    scores = torch.empty(threads, 4, capacity)  # a row per query head of a group's part
     lib.prefill_attend(q.data_ptr(), keys.data_ptr(), values.data_ptr(), valid.data_ptr(), real.data_ptr(),
                        b, t, heads, keys.shape[1], d, capacity, start, out.data_ptr(), scores.data_ptr(), threads)
     return out
