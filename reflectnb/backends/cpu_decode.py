@@ -304,7 +304,9 @@ static void attend(const float *q, const uint16_t *keys, const uint16_t *values,
 /* attend for NQ query heads that share a key/value head and an end (a prefill's grouped heads at one position):
    each key and value is loaded once for all NQ queries. Every query's arithmetic is attend_regs's, in the same
    order (its scores four keys at a time by reduce4, its softmax, its values key by key skipping zero weights), so
-   each output is the same bits as attend's for that query alone (tested). Scores: NQ rows, sstride apart. */
+   each output is the same bits as attend's for that query alone (tested). Scores: NQ rows, sstride apart. Why not
+   one kernel for both: attend written as this with NQ = 1 made the decode step 5-9 % slower at 4-8 rows (same
+   bits; old and new step alternating in one process), so the decode step keeps its own. */
 static inline __attribute__((always_inline)) void attend_group_regs(const float *q, long qstride,
         const uint16_t *keys, const uint16_t *values, const uint8_t *valid, long end, float *scores, long sstride,
         float *out, long ostride, const int NQ, const int NV) {
